@@ -1,0 +1,33 @@
+# Juice: deterministic RISC-V virtual machines.
+#   make run    installs what is missing, builds the kernel, Juice and the default appliance, and boots it
+#   make test   runs every test
+#   make bench  prints Juice's speed beside QEMU's on the same kernel and initramfs
+
+GO ?= go
+export GOFLAGS ?= -mod=mod
+
+.PHONY: all build run test test-short bench deps clean
+
+all: build
+
+build:
+	$(GO) build -o bin/juice ./cmd/juice
+
+deps:
+	bash scripts/install-deps.sh
+
+run: deps build
+	bin/juice run
+
+test: deps build
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+test-short: build
+	$(GO) test -short -count=1 ./...
+
+bench: deps build
+	bash scripts/bench.sh
+
+clean:
+	rm -rf bin

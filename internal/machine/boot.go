@@ -1,0 +1,308 @@
+package machine
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/juicevm/juice/internal/riscv"
+)
+
+const (
+	// fwJumpAddr is where OpenSBI's fw_jump expects the next stage.
+	fwJumpAddr = RAMBase + 0x20_0000
+	pageSize   = 0x1000
+)
+
+// imageHeader is the part of the RISC-V Linux Image header Juice uses.
+type imageHeader struct {
+	textOffset uint64
+	imageSize  uint64
+}
+
+// parseImage validates a RISC-V Linux Image (see the kernel's
+// Documentation/riscv/boot-image-header.rst) and returns its header.
+func parseImage(b []byte) (imageHeader, error) {
+	if len(b) < 64 {
+		return imageHeader{}, fmt.Errorf("kernel: file is %d bytes, too short for a RISC-V Linux Image header (64 bytes)", len(b))
+	}
+	magic := string(b[48:56])
+	magic2 := string(b[56:60])
+	if magic != "RISCV\x00\x00\x00" && magic2 != "RSC\x05" {
+		return imageHeader{}, errors.New("kernel: not a RISC-V Linux Image or ELF file (no RISC-V Image magic)")
+	}
+	h := imageHeader{
+		textOffset: binary.LittleEndian.Uint64(b[8:]),
+		imageSize:  binary.LittleEndian.Uint64(b[16:]),
+	}
+	if h.imageSize == 0 {
+		h.imageSize = uint64(len(b))
+	}
+	if h.imageSize < uint64(len(b)) {
+		return imageHeader{}, fmt.Errorf("kernel: header gives an image size of %d bytes, smaller than the file (%d bytes)", h.imageSize, len(b))
+	}
+	if h.textOffset%pageSize != 0 || h.textOffset > 1<<30 {
+		return imageHeader{}, fmt.Errorf("kernel: header has an invalid text offset %#x", h.textOffset)
+	}
+	if err := checkPE(b); err != nil {
+		return imageHeader{}, err
+	}
+	return h, nil
+}
+
+// checkPE verifies, for an Image with an EFI stub, that the file holds all
+// the sections its PE/COFF header lists (it catches truncated files).
+func checkPE(b []byte) error {
+	if b[0] != 'M' || b[1] != 'Z' {
+		return nil
+	}
+	peOff := uint64(binary.LittleEndian.Uint32(b[60:]))
+	if peOff+24 > uint64(len(b)) || string(b[peOff:peOff+4]) != "PE\x00\x00" {
+		return errors.New("kernel: EFI stub header points outside the file (truncated?)")
+	}
+	nsect := uint64(binary.LittleEndian.Uint16(b[peOff+6:]))
+	optSize := uint64(binary.LittleEndian.Uint16(b[peOff+20:]))
+	sect := peOff + 24 + optSize
+	for i := uint64(0); i < nsect; i++ {
+		s := sect + 40*i
+		if s+40 > uint64(len(b)) {
+			return errors.New("kernel: EFI stub section table is cut short (truncated file?)")
+		}
+		size := uint64(binary.LittleEndian.Uint32(b[s+16:]))
+		ptr := uint64(binary.LittleEndian.Uint32(b[s+20:]))
+		if ptr+size > uint64(len(b)) {
+			return fmt.Errorf("kernel: file is %d bytes but its sections extend to %d bytes (truncated?)", len(b), ptr+size)
+		}
+	}
+	return nil
+}
+
+func isELF(b []byte) bool { return len(b) >= 4 && string(b[:4]) == elf.ELFMAG }
+
+// loadedELF is an ELF program placed in RAM.
+type loadedELF struct {
+	entry, low, high uint64
+	tohost, fromhost uint64
+}
+
+// loadELF copies an ELF's loadable segments into RAM. With relocate set,
+// segments are placed at base + (vaddr - lowest vaddr), as for a Linux
+// vmlinux linked at virtual addresses; otherwise at their physical
+// addresses.
+func (m *Machine) loadELF(what string, b []byte, relocate bool, base uint64) (loadedELF, error) {
+	var out loadedELF
+	f, err := elf.NewFile(bytes.NewReader(b))
+	if err != nil {
+		return out, fmt.Errorf("%s: malformed ELF: %w", what, err)
+	}
+	defer f.Close()
+	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_RISCV {
+		return out, fmt.Errorf("%s: ELF is %v %v, not 64-bit RISC-V", what, f.Class, f.Machine)
+	}
+	low := ^uint64(0)
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD && p.Memsz > 0 {
+			low = min(low, p.Vaddr)
+		}
+	}
+	if low == ^uint64(0) {
+		return out, fmt.Errorf("%s: ELF has no loadable segments", what)
+	}
+	out.low, out.high = ^uint64(0), 0
+	place := func(p *elf.Prog) uint64 {
+		if relocate {
+			return base + p.Vaddr - low
+		}
+		return p.Paddr
+	}
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_LOAD || p.Memsz == 0 {
+			continue
+		}
+		if p.Filesz > p.Memsz {
+			return out, fmt.Errorf("%s: malformed ELF: segment file size %d exceeds memory size %d", what, p.Filesz, p.Memsz)
+		}
+		pa := place(p)
+		off := pa - RAMBase
+		if pa < RAMBase || off >= uint64(len(m.ram)) || uint64(len(m.ram))-off < p.Memsz {
+			return out, fmt.Errorf("%s: segment at %#x (%d bytes) does not fit in RAM (%#x-%#x)", what, pa, p.Memsz, uint64(RAMBase), RAMBase+uint64(len(m.ram)))
+		}
+		data := make([]byte, p.Filesz)
+		if _, err := p.ReadAt(data, 0); err != nil {
+			return out, fmt.Errorf("%s: malformed ELF: segment data: %w", what, err)
+		}
+		copy(m.ram[off:], data)
+		clear(m.ram[off+p.Filesz : off+p.Memsz])
+		out.low, out.high = min(out.low, pa), max(out.high, pa+p.Memsz)
+	}
+	out.entry = f.Entry
+	if relocate {
+		out.entry = base + f.Entry - low
+	}
+	if syms, err := f.Symbols(); err == nil {
+		for _, s := range syms {
+			switch s.Name {
+			case "tohost":
+				out.tohost = s.Value
+			case "fromhost":
+				out.fromhost = s.Value
+			}
+		}
+	}
+	return out, nil
+}
+
+// load places the programs in RAM, builds the device tree and sets up the
+// harts' starting state.
+func (m *Machine) load() error {
+	cfg := &m.cfg
+	ramEnd := RAMBase + uint64(len(m.ram))
+	if cfg.Bare != nil {
+		if cfg.Kernel != nil || cfg.Initrd != nil || cfg.Firmware != nil {
+			return errors.New("bare: a bare-metal program runs alone (no kernel, initrd or firmware)")
+		}
+		p, err := m.loadELF("bare", cfg.Bare, false, 0)
+		if err != nil {
+			return err
+		}
+		m.tohost, m.fromhost = p.tohost, p.fromhost
+		dtb, err := m.placeDTB(dtbOptions{}, ramEnd)
+		if err != nil {
+			return err
+		}
+		for _, h := range m.harts {
+			h.Start(p.entry, riscv.PrivM, h.HartID(), dtb)
+		}
+		return nil
+	}
+	if cfg.Kernel == nil {
+		return errors.New("kernel: no kernel given")
+	}
+
+	// The kernel.
+	kernelAt := uint64(fwJumpAddr)
+	var kernelEnd, entry uint64
+	if isELF(cfg.Kernel) {
+		p, err := m.loadELF("kernel", cfg.Kernel, true, kernelAt)
+		if err != nil {
+			return err
+		}
+		kernelEnd, entry = p.high, p.entry
+	} else {
+		h, err := parseImage(cfg.Kernel)
+		if err != nil {
+			return err
+		}
+		if cfg.Firmware == nil {
+			kernelAt = RAMBase + h.textOffset
+		}
+		if kernelAt+h.imageSize > ramEnd {
+			return fmt.Errorf("memory: %d MiB is too small for the kernel (it needs %d MiB from %#x)", len(m.ram)>>20, (h.imageSize+kernelAt-RAMBase+(1<<20)-1)>>20, kernelAt)
+		}
+		copy(m.ram[kernelAt-RAMBase:], cfg.Kernel)
+		kernelEnd, entry = kernelAt+h.imageSize, kernelAt
+	}
+	m.kernelAt = kernelAt
+
+	// The device tree goes at the top of RAM, the initrd below it.
+	var o dtbOptions
+	dtbTop := ramEnd
+	if len(cfg.Initrd) > 0 {
+		size, err := m.deviceTree(dtbOptions{initrdStart: 1, initrdEnd: 2})
+		if err != nil {
+			return err
+		}
+		top := (ramEnd - uint64(len(size)) - pageSize) &^ (pageSize - 1)
+		need := uint64(len(cfg.Initrd))
+		if need > top || top-need < kernelEnd {
+			return fmt.Errorf("initrd: %d MiB does not fit in memory beside the kernel (%d MiB of RAM; use --memory to give more)", need>>20, len(m.ram)>>20)
+		}
+		start := (top - need) &^ (pageSize - 1)
+		copy(m.ram[start-RAMBase:], cfg.Initrd)
+		o = dtbOptions{initrdStart: start, initrdEnd: start + need}
+	}
+	dtb, err := m.placeDTB(o, dtbTop)
+	if err != nil {
+		return err
+	}
+	if dtb < kernelEnd {
+		return fmt.Errorf("memory: %d MiB is too small for the kernel and device tree", len(m.ram)>>20)
+	}
+
+	if cfg.Firmware != nil {
+		p, err := m.loadELF("firmware", cfg.Firmware, false, 0)
+		if err != nil {
+			return err
+		}
+		if p.high > kernelAt {
+			return fmt.Errorf("firmware: it extends to %#x, over the kernel at %#x", p.high, kernelAt)
+		}
+		for _, h := range m.harts {
+			h.Start(p.entry, riscv.PrivM, h.HartID(), dtb)
+		}
+		return nil
+	}
+	// Juice is the SBI: the kernel starts in S-mode on hart 0; the other
+	// harts wait for an HSM hart_start.
+	for i, h := range m.harts {
+		h.SetMedeleg(1<<riscv.CauseInsnMisaligned | 1<<riscv.CauseInsnAccess | 1<<riscv.CauseIllegal |
+			1<<riscv.CauseBreakpoint | 1<<riscv.CauseLoadMisaligned | 1<<riscv.CauseLoadAccess |
+			1<<riscv.CauseStoreMisalign | 1<<riscv.CauseStoreAccess | 1<<riscv.CauseEcallU |
+			1<<riscv.CauseInsnPage | 1<<riscv.CauseLoadPage | 1<<riscv.CauseStorePage)
+		h.SetMideleg(riscv.IrqSSI | riscv.IrqSTI | riscv.IrqSEI)
+		h.SetCounteren(0xffffffff)
+		if i == 0 {
+			h.Start(entry, riscv.PrivS, 0, dtb)
+		} else {
+			h.SetStopped(true)
+		}
+	}
+	return nil
+}
+
+// placeDTB writes the device tree just below top and returns its address.
+func (m *Machine) placeDTB(o dtbOptions, top uint64) (uint64, error) {
+	b, err := m.deviceTree(o)
+	if err != nil {
+		return 0, err
+	}
+	addr := (top - uint64(len(b))) &^ 7
+	if addr < RAMBase {
+		return 0, errors.New("memory: too small for the device tree")
+	}
+	copy(m.ram[addr-RAMBase:], b)
+	m.dtbAddr = addr
+	return addr, nil
+}
+
+// checkHTIF follows the HTIF tohost protocol of bare-metal test programs.
+func (m *Machine) checkHTIF() {
+	off := m.tohost - RAMBase
+	if m.tohost < RAMBase || off+8 > uint64(len(m.ram)) {
+		m.tohost = 0
+		return
+	}
+	v := binary.LittleEndian.Uint64(m.ram[off:])
+	if v == 0 {
+		return
+	}
+	dev, cmd := v>>56, v>>48&0xff
+	switch {
+	case dev == 0 && v&1 == 1:
+		if code := v >> 1 & (1<<47 - 1); code == 0 {
+			m.stop(ExitPowerOff, 0)
+		} else {
+			m.stop(ExitBareFail, int(code))
+		}
+	case dev == 1 && cmd == 1: // console putchar
+		m.consoleOut(byte(v))
+		binary.LittleEndian.PutUint64(m.ram[off:], 0)
+		if f := m.fromhost - RAMBase; m.fromhost >= RAMBase && f+8 <= uint64(len(m.ram)) {
+			binary.LittleEndian.PutUint64(m.ram[f:], 1<<56|1<<48) // acknowledge
+		}
+	default:
+		m.stop(ExitBareFail, -1)
+	}
+}

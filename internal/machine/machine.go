@@ -1,0 +1,462 @@
+// Package machine is the Juice board: harts, RAM and devices laid out like
+// QEMU's virt machine (CLINT, PLIC, ns16550a UART, power-off device,
+// virtio-mmio slots), the device tree, the SBI firmware Juice provides, the
+// kernel loaders, and the deterministic scheduler that interleaves harts on
+// one host thread.
+//
+// Guest time is derived from the instruction count only. Everything that
+// comes from outside (console input) enters the machine at the boundary of
+// a scheduling round, at a known instruction count.
+package machine
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/juicevm/juice/internal/riscv"
+)
+
+// ExitKind says why a machine stopped.
+type ExitKind int
+
+// Exit kinds.
+const (
+	ExitPowerOff ExitKind = iota // the guest powered off
+	ExitReboot                   // the guest asked for a reboot
+	ExitPanic                    // the guest kernel panicked
+	ExitHalted                   // every hart idle with nothing that could wake it
+	ExitLimit                    // the instruction limit was reached
+	ExitCanceled                 // the context was canceled (user quit)
+	ExitBareFail                 // a bare-metal program reported failure through HTIF
+)
+
+func (k ExitKind) String() string {
+	switch k {
+	case ExitPowerOff:
+		return "poweroff"
+	case ExitReboot:
+		return "reboot"
+	case ExitPanic:
+		return "panic"
+	case ExitHalted:
+		return "halted"
+	case ExitLimit:
+		return "limit"
+	case ExitCanceled:
+		return "canceled"
+	case ExitBareFail:
+		return "fail"
+	}
+	return fmt.Sprintf("exit(%d)", int(k))
+}
+
+// Exit describes how a run ended.
+type Exit struct {
+	Kind ExitKind
+	// Code is the guest's status for a power-off (0 when none is given) or
+	// the failing test number of a bare-metal program.
+	Code int
+	// Instructions is the total number of instructions executed by all harts.
+	Instructions uint64
+}
+
+// Config is the machine's configuration.
+type Config struct {
+	// CPUs is the number of harts (1 to MaxCPUs).
+	CPUs int
+	// Memory is the RAM size in bytes.
+	Memory uint64
+	// Kernel is a RISC-V Linux Image or an ELF kernel.
+	Kernel []byte
+	// Initrd is an optional initial RAM file system.
+	Initrd []byte
+	// Cmdline is the kernel command line.
+	Cmdline string
+	// Firmware, if set, is an M-mode firmware ELF (e.g. OpenSBI fw_jump)
+	// started in place of Juice's own SBI.
+	Firmware []byte
+	// Bare, if set, is a bare-metal ELF run from its entry in M-mode;
+	// Kernel, Initrd and Firmware must be empty.
+	Bare []byte
+	// Console receives the guest's console output.
+	Console io.Writer
+	// ConsoleIn, if set, supplies console input.
+	ConsoleIn io.Reader
+	// MaxInstructions stops the machine after that many instructions (0: no limit).
+	MaxInstructions uint64
+	// Quantum is the number of instructions each hart runs per scheduling
+	// round (0: DefaultQuantum).
+	Quantum uint64
+}
+
+// MaxCPUs is the largest number of harts a machine may have.
+const MaxCPUs = 32
+
+// DefaultQuantum is the scheduling round length in instructions per hart.
+const DefaultQuantum = 4096
+
+// MinMemory is the smallest RAM size accepted.
+const MinMemory = 16 << 20
+
+// MaxMemory is the largest RAM size accepted.
+const MaxMemory = 64 << 30
+
+// Machine is a Juice virtual machine.
+type Machine struct {
+	cfg     Config
+	ram     []byte
+	harts   []*riscv.Hart
+	regions []region
+	clint   *clint
+	plic    *plic
+	uart    *uart
+	sbi     *sbi
+
+	// now is the machine's instruction clock: the number of instructions
+	// each hart has had the opportunity to execute.
+	now     uint64
+	quantum uint64
+
+	console  *bufio.Writer
+	panicDet panicDetector
+	input    chan []byte
+	inputBuf []byte
+	inputEOF bool
+
+	exit     *Exit
+	tohost   uint64 // physical address of the HTIF tohost word, or 0
+	fromhost uint64
+	dtbAddr  uint64
+	started  time.Time
+	rounds   uint64
+	kernelAt uint64
+}
+
+// New builds a machine from its configuration: it allocates RAM, loads the
+// kernel, initrd or bare-metal program and generates the device tree.
+func New(cfg Config) (*Machine, error) {
+	if cfg.CPUs == 0 {
+		cfg.CPUs = 1
+	}
+	if cfg.CPUs < 1 || cfg.CPUs > MaxCPUs {
+		return nil, fmt.Errorf("cpus: %d is out of range (1 to %d)", cfg.CPUs, MaxCPUs)
+	}
+	if cfg.Memory < MinMemory {
+		return nil, fmt.Errorf("memory: %d MiB is too small (at least %d MiB)", cfg.Memory>>20, MinMemory>>20)
+	}
+	if cfg.Memory > MaxMemory {
+		return nil, fmt.Errorf("memory: %d MiB is too large (at most %d GiB)", cfg.Memory>>20, MaxMemory>>30)
+	}
+	if cfg.Memory&0xfff != 0 {
+		return nil, fmt.Errorf("memory: size must be a multiple of 4 KiB")
+	}
+	if cfg.Console == nil {
+		cfg.Console = io.Discard
+	}
+	m := &Machine{
+		cfg:     cfg,
+		ram:     make([]byte, cfg.Memory),
+		quantum: cfg.Quantum,
+		console: bufio.NewWriterSize(cfg.Console, 64<<10),
+	}
+	if m.quantum == 0 {
+		m.quantum = DefaultQuantum
+	}
+	m.clint = newCLINT(m, cfg.CPUs)
+	m.plic = newPLIC(m, cfg.CPUs)
+	m.uart = &uart{m: m}
+	m.regions = []region{
+		{SysconBase, SysconSize, &syscon{m}},
+		{CLINTBase, CLINTSize, m.clint},
+		{PLICBase, PLICSize, m.plic},
+		{UARTBase, UARTSize, m.uart},
+	}
+	var fw riscv.Firmware
+	if cfg.Firmware == nil && cfg.Bare == nil {
+		m.sbi = newSBI(m)
+		fw = m.sbi
+	}
+	for i := 0; i < cfg.CPUs; i++ {
+		m.harts = append(m.harts, riscv.New(riscv.Config{
+			HartID:   uint64(i),
+			RAM:      m.ram,
+			RAMBase:  RAMBase,
+			Bus:      m,
+			Clock:    m,
+			Firmware: fw,
+		}))
+	}
+	if err := m.load(); err != nil {
+		return nil, err
+	}
+	if cfg.ConsoleIn != nil {
+		m.input = make(chan []byte, 16)
+		go readInput(cfg.ConsoleIn, m.input)
+	}
+	return m, nil
+}
+
+func readInput(r io.Reader, ch chan<- []byte) {
+	for {
+		buf := make([]byte, 256)
+		n, err := r.Read(buf)
+		if n > 0 {
+			ch <- buf[:n]
+		}
+		if err != nil {
+			close(ch)
+			return
+		}
+	}
+}
+
+// Harts returns the machine's harts.
+func (m *Machine) Harts() []*riscv.Hart { return m.harts }
+
+// RAM returns the guest's memory.
+func (m *Machine) RAM() []byte { return m.ram }
+
+// Time returns mtime, derived from the instruction clock.
+func (m *Machine) Time() uint64 { return m.now / InstructionsPerTick }
+
+// Instructions returns the total number of instructions executed.
+func (m *Machine) Instructions() uint64 {
+	var n uint64
+	for _, h := range m.harts {
+		n += h.Count()
+	}
+	return n
+}
+
+// Load implements riscv.Bus.
+func (m *Machine) Load(addr uint64, size int) (uint64, bool) {
+	for i := range m.regions {
+		r := &m.regions[i]
+		if addr-r.base < r.size {
+			return r.dev.load(addr-r.base, size)
+		}
+	}
+	return 0, false
+}
+
+// Store implements riscv.Bus.
+func (m *Machine) Store(addr uint64, size int, v uint64) bool {
+	for i := range m.regions {
+		r := &m.regions[i]
+		if addr-r.base < r.size {
+			return r.dev.store(addr-r.base, size, v)
+		}
+	}
+	return false
+}
+
+func (m *Machine) stop(kind ExitKind, code int) {
+	if m.exit == nil {
+		m.exit = &Exit{Kind: kind, Code: code}
+	}
+	for _, h := range m.harts {
+		h.Yield()
+	}
+}
+
+func (m *Machine) consoleOut(b byte) {
+	m.console.WriteByte(b)
+	if m.panicDet.feed(b) {
+		m.stop(ExitPanic, 0)
+	}
+}
+
+// timerDeadline returns the earliest instruction-clock value at which a
+// timer interrupt becomes due for hart i.
+func (m *Machine) timerDeadline(i int) uint64 {
+	cmp := m.clint.mtimecmp[i]
+	if m.sbi != nil {
+		cmp = m.sbi.timer[i]
+	}
+	if cmp >= ^uint64(0)/InstructionsPerTick {
+		return ^uint64(0)
+	}
+	return cmp * InstructionsPerTick
+}
+
+// updateTimer drives hart i's timer interrupt line from the time.
+func (m *Machine) updateTimer(i int) {
+	due := m.now >= m.timerDeadline(i)
+	if m.sbi != nil {
+		m.harts[i].SetIRQ(riscv.IrqSTI, due)
+	} else {
+		m.harts[i].SetIRQ(riscv.IrqMTI, due)
+	}
+}
+
+// Run runs the machine until it stops, the instruction limit is reached or
+// ctx is canceled.
+func (m *Machine) Run(ctx context.Context) (Exit, error) {
+	m.started = time.Now()
+	defer m.console.Flush()
+	for m.exit == nil {
+		if m.rounds&255 == 0 {
+			if ctx.Err() != nil {
+				m.stop(ExitCanceled, 0)
+				break
+			}
+			if m.rounds&0xfff == 0 {
+				m.console.Flush()
+			}
+		}
+		m.rounds++
+		m.pollInput()
+
+		q := m.quantum
+		next := ^uint64(0)
+		for i := range m.harts {
+			if d := m.timerDeadline(i); d > m.now && d < next {
+				next = d
+			}
+		}
+		if next != ^uint64(0) && next-m.now < q {
+			q = next - m.now
+		}
+		if lim := m.cfg.MaxInstructions; lim != 0 {
+			done := m.Instructions()
+			if done >= lim {
+				m.stop(ExitLimit, 0)
+				break
+			}
+			if per := (lim - done + uint64(len(m.harts)) - 1) / uint64(len(m.harts)); per < q {
+				q = per
+			}
+		}
+
+		ran := false
+		for _, h := range m.harts {
+			var used uint64
+			for used < q && m.exit == nil {
+				k := h.Run(q - used)
+				used += k
+				if k == 0 {
+					break
+				}
+				ran = true
+			}
+			if m.tohost != 0 {
+				m.checkHTIF()
+			}
+			if m.exit != nil {
+				break
+			}
+			if len(m.harts) > 1 {
+				h.ClearReservation()
+			}
+		}
+		if ran {
+			m.now += q
+		} else {
+			// Every hart is idle: jump to the next timer deadline.
+			if !m.idle(ctx, next) {
+				break
+			}
+		}
+		for i := range m.harts {
+			m.updateTimer(i)
+		}
+	}
+	e := *m.exit
+	e.Instructions = m.Instructions()
+	return e, nil
+}
+
+// idle handles a round in which no hart could run. It advances the clock to
+// the next deadline, or waits for input. It returns false when the machine
+// stopped.
+func (m *Machine) idle(ctx context.Context, next uint64) bool {
+	m.console.Flush()
+	if next == ^uint64(0) {
+		if m.input == nil || m.inputEOF {
+			m.stop(ExitHalted, 0)
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			m.stop(ExitCanceled, 0)
+			return false
+		case b, ok := <-m.input:
+			m.takeInput(b, ok)
+		}
+		return true
+	}
+	// Keep guest time from running ahead of real time while the guest idles
+	// and someone may type: sleep until the deadline or until input arrives.
+	if m.input != nil && !m.inputEOF {
+		guest := time.Duration(next/InstructionsPerTick) * (time.Second / TimebaseHz)
+		if wait := guest - time.Since(m.started); wait > 0 {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				m.stop(ExitCanceled, 0)
+				return false
+			case b, ok := <-m.input:
+				m.takeInput(b, ok)
+				return true
+			case <-t.C:
+			}
+		}
+	}
+	m.now = next
+	return true
+}
+
+func (m *Machine) pollInput() {
+	if len(m.inputBuf) > 0 {
+		n := m.uart.receive(m.inputBuf)
+		m.inputBuf = m.inputBuf[n:]
+	}
+	if m.input == nil || m.inputEOF || len(m.inputBuf) > 0 {
+		return
+	}
+	select {
+	case b, ok := <-m.input:
+		m.takeInput(b, ok)
+	default:
+	}
+}
+
+// takeInput is the single entry point of console input into the machine.
+func (m *Machine) takeInput(b []byte, ok bool) {
+	if !ok {
+		m.inputEOF = true
+		return
+	}
+	m.inputBuf = append(m.inputBuf, b...)
+	n := m.uart.receive(m.inputBuf)
+	m.inputBuf = m.inputBuf[n:]
+	for _, h := range m.harts {
+		h.Yield()
+	}
+}
+
+// panicDetector watches console output for the Linux panic banner.
+type panicDetector struct {
+	line []byte
+	seen bool
+}
+
+func (p *panicDetector) feed(b byte) bool {
+	if b != '\n' {
+		if len(p.line) < 256 {
+			p.line = append(p.line, b)
+		}
+		return false
+	}
+	line := string(p.line)
+	p.line = p.line[:0]
+	if strings.Contains(line, "Kernel panic - not syncing") {
+		p.seen = true
+	}
+	return p.seen && strings.Contains(line, "end Kernel panic")
+}
