@@ -196,7 +196,7 @@ func (m *Machine) load() error {
 			return err
 		}
 		if cfg.Firmware == nil {
-			kernelAt = RAMBase + h.textOffset
+			kernelAt = RAMBase // Juice's SBI needs no room below the kernel
 		}
 		if kernelAt+h.imageSize > ramEnd {
 			return fmt.Errorf("memory: %d MiB is too small for the kernel (it needs %d MiB from %#x)", len(m.ram)>>20, (h.imageSize+kernelAt-RAMBase+(1<<20)-1)>>20, kernelAt)
@@ -252,7 +252,7 @@ func (m *Machine) load() error {
 			1<<riscv.CauseStoreMisalign | 1<<riscv.CauseStoreAccess | 1<<riscv.CauseEcallU |
 			1<<riscv.CauseInsnPage | 1<<riscv.CauseLoadPage | 1<<riscv.CauseStorePage)
 		h.SetMideleg(riscv.IrqSSI | riscv.IrqSTI | riscv.IrqSEI)
-		h.SetCounteren(0xffffffff)
+		h.SetCounteren(0xffffffff, 0x7) // cycle, time, instret
 		if i == 0 {
 			h.Start(entry, riscv.PrivS, 0, dtb)
 		} else {

@@ -139,19 +139,24 @@ func (m *Machine) deviceTree(o dtbOptions) ([]byte, error) {
 		)),
 		cpus,
 		soc,
-		dt.NewNode("poweroff", dt.WithProperty(
-			propStrings("compatible", "syscon-poweroff"),
-			dt.PropertyU32("regmap", phandleSyscon),
-			dt.PropertyU32("offset", 0),
-			dt.PropertyU32("value", 0x5555),
-		)),
-		dt.NewNode("reboot", dt.WithProperty(
-			propStrings("compatible", "syscon-reboot"),
-			dt.PropertyU32("regmap", phandleSyscon),
-			dt.PropertyU32("offset", 0),
-			dt.PropertyU32("value", 0x7777),
-		)),
 	))
+	if m.sbi == nil {
+		// M-mode firmware finds its power-off and reboot device here; with
+		// Juice's own SBI, the kernel uses SBI SRST instead.
+		root.Children = append(root.Children,
+			dt.NewNode("poweroff", dt.WithProperty(
+				propStrings("compatible", "syscon-poweroff"),
+				dt.PropertyU32("regmap", phandleSyscon),
+				dt.PropertyU32("offset", 0),
+				dt.PropertyU32("value", 0x5555),
+			)),
+			dt.NewNode("reboot", dt.WithProperty(
+				propStrings("compatible", "syscon-reboot"),
+				dt.PropertyU32("regmap", phandleSyscon),
+				dt.PropertyU32("offset", 0),
+				dt.PropertyU32("value", 0x7777),
+			)))
+	}
 	fdt := &dt.FDT{
 		Header:   dt.Header{Magic: dt.Magic, Version: 17, LastCompVersion: 16},
 		RootNode: root,

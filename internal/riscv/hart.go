@@ -193,8 +193,11 @@ func (h *Hart) SetMedeleg(v uint64) { h.csr.medeleg = v & medelegMask }
 // SetMideleg sets mideleg.
 func (h *Hart) SetMideleg(v uint64) { h.csr.mideleg = v & midelegMask }
 
-// SetCounteren sets mcounteren.
-func (h *Hart) SetCounteren(v uint64) { h.csr.mcounteren = v & 0xffffffff }
+// SetCounteren sets mcounteren and scounteren, as firmware does to let
+// lower privilege levels read the counters (the vDSO reads time directly).
+func (h *Hart) SetCounteren(m, s uint64) {
+	h.csr.mcounteren, h.csr.scounteren = m&0xffffffff, s&0xffffffff
+}
 
 // FlushTLB drops all cached address translations (remote SFENCE.VMA).
 func (h *Hart) FlushTLB() { h.flushTLB() }
