@@ -35,7 +35,7 @@ func TestBadInput(t *testing.T) {
 		{"malformed ELF", Config{Memory: 64 << 20, Kernel: append(elfHeader, make([]byte, 20)...)}, "malformed ELF"},
 		{"memory too small", Config{Memory: 1 << 20, Kernel: fakeImage(4096, 4096)}, "too small"},
 		{"kernel bigger than memory", Config{Memory: 16 << 20, Kernel: fakeImage(4096, 32<<20)}, "too small for the kernel"},
-		{"initrd too big", Config{Memory: 16 << 20, Kernel: fakeImage(4096, 4096), Initrd: make([]byte, 15<<20)}, "initrd"},
+		{"initrd too big", Config{Memory: 16 << 20, Kernel: fakeImage(4096, 4096), Initrd: make([]byte, 16<<20)}, "initrd"},
 		{"too many cpus", Config{CPUs: 99, Memory: 64 << 20, Kernel: fakeImage(4096, 4096)}, "cpus"},
 		{"odd memory size", Config{Memory: 64<<20 + 1, Kernel: fakeImage(4096, 4096)}, "multiple of 4 KiB"},
 	} {
@@ -79,7 +79,7 @@ func TestDeviceTree(t *testing.T) {
 	}
 	// Hart 0 starts the kernel in S-mode with a1 = the DTB; the others wait.
 	h := m.harts[0]
-	if h.PC != RAMBase+0x20_0000 || h.X[11] != m.dtbAddr || h.Priv() != 1 {
+	if h.PC != RAMBase || h.X[11] != m.dtbAddr || h.Priv() != 1 {
 		t.Fatalf("hart 0: pc %#x a1 %#x priv %d", h.PC, h.X[11], h.Priv())
 	}
 	for _, h := range m.harts[1:] {
