@@ -1,0 +1,330 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/juicevm/juice/internal/appliance"
+	"github.com/juicevm/juice/internal/kernel"
+	"github.com/juicevm/juice/internal/machine"
+)
+
+// defaultCmdline is the kernel command line of the default appliance.
+const defaultCmdline = "console=ttyS0"
+
+// runFlags are the options shared by the commands that start a machine.
+type runFlags struct {
+	kernel, initrd, cmdline string
+	firmware, bare          string
+	cpus                    int
+	memory                  string
+	stats                   string
+	maxInstructions         uint64
+}
+
+func (f *runFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.kernel, "kernel", "", "kernel `IMAGE` (RISC-V Linux Image or ELF); default: the default appliance")
+	fl.StringVar(&f.initrd, "initrd", "", "initial RAM file system `FILE`")
+	fl.StringVar(&f.cmdline, "append", "", "kernel command line `ARGS`")
+	fl.IntVar(&f.cpus, "cpus", 1, "number of harts `N`")
+	fl.StringVar(&f.memory, "memory", "256M", "RAM `SIZE` (e.g. 512M, 1G; a plain number is MiB)")
+	fl.StringVar(&f.firmware, "firmware", "", "M-mode firmware ELF `FILE` (e.g. OpenSBI fw_jump.elf) instead of Juice's SBI")
+	fl.StringVar(&f.bare, "bare", "", "run a bare-metal `ELF` from its entry in M-mode (HTIF tohost convention)")
+	fl.StringVar(&f.stats, "stats", "", "write run statistics as JSON to `FILE`")
+	fl.Uint64Var(&f.maxInstructions, "max-instructions", 0, "stop after `N` instructions (0: no limit)")
+}
+
+// parseSize parses a memory size such as 256M, 1G, 1GiB or 4096K; a plain
+// number is in MiB, as with QEMU's -m.
+func parseSize(s string) (uint64, error) {
+	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B"), "I")
+	mult := uint64(1 << 20)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'K':
+			mult, t = 1<<10, t[:n-1]
+		case 'M':
+			mult, t = 1<<20, t[:n-1]
+		case 'G':
+			mult, t = 1<<30, t[:n-1]
+		}
+	}
+	v, err := strconv.ParseUint(t, 10, 64)
+	if err != nil || v == 0 || v > (1<<40)/mult {
+		return 0, fmt.Errorf("memory: %q is not a size (try 256M or 1G)", s)
+	}
+	return v * mult, nil
+}
+
+func readInput(what, path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return b, nil
+}
+
+// machineConfig turns the flags into a machine configuration, building the
+// default appliance when no kernel is given.
+func (f *runFlags) machineConfig(ctx context.Context) (machine.Config, error) {
+	var cfg machine.Config
+	mem, err := parseSize(f.memory)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.CPUs, cfg.Memory, cfg.Cmdline = f.cpus, mem, f.cmdline
+	cfg.MaxInstructions = f.maxInstructions
+	if f.bare != "" {
+		if f.kernel != "" || f.initrd != "" || f.firmware != "" {
+			return cfg, errors.New("--bare runs a program alone: drop --kernel, --initrd and --firmware")
+		}
+		cfg.Bare, err = readInput("bare", f.bare)
+		return cfg, err
+	}
+	kernelPath, initrdPath := f.kernel, f.initrd
+	if kernelPath == "" {
+		if initrdPath != "" {
+			return cfg, errors.New("--initrd needs --kernel")
+		}
+		d, err := appliance.BuildDefault(ctx, appliance.Options{
+			Kernel: kernel.BuildOptions{
+				Progress:     os.Stderr,
+				ShowProgress: term.IsTerminal(int(os.Stderr.Fd())),
+			},
+		})
+		if err != nil {
+			return cfg, fmt.Errorf("default appliance: %w", err)
+		}
+		kernelPath, initrdPath = d.KernelPath, d.InitrdPath
+		if cfg.Cmdline == "" {
+			cfg.Cmdline = defaultCmdline
+		}
+	}
+	if cfg.Kernel, err = readInput("kernel", kernelPath); err != nil {
+		return cfg, err
+	}
+	if cfg.Initrd, err = readInput("initrd", initrdPath); err != nil {
+		return cfg, err
+	}
+	if cfg.Firmware, err = readInput("firmware", f.firmware); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func newRunCmd() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Boot a virtual machine with its console on this terminal",
+		Long: "Boot a virtual machine. The guest console is on stdin/stdout; on a terminal, type\n" +
+			"Ctrl-A x to quit. With no --kernel, boots the default appliance.\n\n" +
+			"Exit status: 0 when the guest powers off (or the guest's own status), 120 reboot\n" +
+			"requested, 121 guest kernel panic, 122 guest halted or instruction limit reached,\n" +
+			"125 Juice error, 130 quit by the user.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runMachine(cmd.Context(), &f)
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+// stats is what --stats writes.
+type stats struct {
+	Instructions uint64  `json:"instructions"`
+	WallSeconds  float64 `json:"wall_seconds"`
+	MIPS         float64 `json:"mips"`
+	Exit         string  `json:"exit"`
+	ExitCode     int     `json:"exit_code"`
+	CPUs         int     `json:"cpus"`
+}
+
+func runMachine(ctx context.Context, f *runFlags) error {
+	start := time.Now()
+	cfg, err := f.machineConfig(ctx)
+	if err != nil {
+		return err
+	}
+	con, err := openConsole(os.Stdin, os.Stdout)
+	if err != nil {
+		return err
+	}
+	defer con.restore()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cfg.Console = con.out
+	cfg.ConsoleIn = con.input(cancel)
+
+	m, err := machine.New(cfg)
+	if err != nil {
+		return err
+	}
+	e, err := m.Run(ctx)
+	con.restore()
+	if err != nil {
+		return err
+	}
+	code := exitCode(e)
+	if f.stats != "" {
+		wall := time.Since(start).Seconds()
+		s := stats{Instructions: e.Instructions, WallSeconds: wall, Exit: e.Kind.String(), ExitCode: code, CPUs: cfg.CPUs}
+		if wall > 0 {
+			s.MIPS = float64(e.Instructions) / wall / 1e6
+		}
+		if err := writeJSON(f.stats, s); err != nil {
+			return err
+		}
+	}
+	switch e.Kind {
+	case machine.ExitHalted:
+		fmt.Fprintln(os.Stderr, "juice: the guest halted: every hart is idle and nothing can wake it")
+	case machine.ExitLimit:
+		fmt.Fprintf(os.Stderr, "juice: stopped at the instruction limit (%d instructions)\n", e.Instructions)
+	case machine.ExitPanic:
+		fmt.Fprintln(os.Stderr, "juice: the guest kernel panicked")
+	case machine.ExitBareFail:
+		fmt.Fprintf(os.Stderr, "juice: bare-metal program failed check %d\n", e.Code)
+	}
+	if code != 0 {
+		return exitStatus{code}
+	}
+	return nil
+}
+
+func exitCode(e machine.Exit) int {
+	switch e.Kind {
+	case machine.ExitPowerOff:
+		return min(e.Code, 119)
+	case machine.ExitReboot:
+		return exitReboot
+	case machine.ExitPanic:
+		return exitPanic
+	case machine.ExitHalted, machine.ExitLimit:
+		return exitHalted
+	case machine.ExitCanceled:
+		return exitCanceled
+	case machine.ExitBareFail:
+		return 1
+	}
+	return exitError
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("stats: %w", err)
+	}
+	return nil
+}
+
+// console connects the guest console to the host's stdin and stdout.
+type console struct {
+	in       *os.File
+	out      io.Writer
+	raw      bool
+	oldState *term.State
+}
+
+func openConsole(in, out *os.File) (*console, error) {
+	c := &console{in: in, out: out}
+	if term.IsTerminal(int(in.Fd())) {
+		st, err := term.MakeRaw(int(in.Fd()))
+		if err != nil {
+			return nil, fmt.Errorf("console: %w", err)
+		}
+		c.raw, c.oldState = true, st
+		c.out = crlfWriter{out}
+	}
+	return c, nil
+}
+
+func (c *console) restore() {
+	if c.oldState != nil {
+		term.Restore(int(c.in.Fd()), c.oldState)
+		c.oldState = nil
+	}
+}
+
+// input returns the console input stream. On a terminal, Ctrl-A x quits
+// (calls quit) and Ctrl-A Ctrl-A sends a Ctrl-A.
+func (c *console) input(quit func()) io.Reader {
+	if !c.raw {
+		return c.in
+	}
+	return &escapeReader{r: c.in, quit: quit}
+}
+
+// crlfWriter turns LF into CRLF for a terminal in raw mode, where the guest
+// may print bare newlines.
+type crlfWriter struct{ w io.Writer }
+
+func (c crlfWriter) Write(p []byte) (int, error) {
+	buf := make([]byte, 0, len(p)+16)
+	for i, b := range p {
+		if b == '\n' && (i == 0 || p[i-1] != '\r') {
+			buf = append(buf, '\r')
+		}
+		buf = append(buf, b)
+	}
+	if _, err := c.w.Write(buf); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+const ctrlA = 1
+
+// escapeReader filters the QEMU-style escape sequences out of terminal input.
+type escapeReader struct {
+	r       io.Reader
+	quit    func()
+	pending bool
+}
+
+func (e *escapeReader) Read(p []byte) (int, error) {
+	buf := make([]byte, len(p))
+	for {
+		n, err := e.r.Read(buf)
+		out := p[:0]
+		for _, b := range buf[:n] {
+			if e.pending {
+				e.pending = false
+				switch b {
+				case 'x', 'X':
+					e.quit()
+					return 0, io.EOF
+				case ctrlA:
+					out = append(out, ctrlA)
+				}
+				continue
+			}
+			if b == ctrlA {
+				e.pending = true
+				continue
+			}
+			out = append(out, b)
+		}
+		if len(out) > 0 || err != nil {
+			return len(out), err
+		}
+	}
+}
