@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/juicevm/juice/internal/appliance"
 	"github.com/juicevm/juice/internal/kernel"
 )
 
@@ -39,4 +40,26 @@ func newKernelCmd() *cobra.Command {
 	build.Flags().StringArrayVar(&fragments, "config", nil, "extra kernel config `FRAGMENT` file (repeatable)")
 	cmd.AddCommand(build)
 	return cmd
+}
+
+// newDefaultApplianceCmd prints the paths of the default appliance's kernel
+// and initramfs, building them if needed (used by scripts/bench.sh).
+func newDefaultApplianceCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    "default-appliance",
+		Short:  "Build the default appliance and print its kernel and initramfs paths",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := appliance.BuildDefault(cmd.Context(), appliance.Options{
+				Kernel: kernel.BuildOptions{Progress: os.Stderr, ShowProgress: term.IsTerminal(int(os.Stderr.Fd()))},
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Println(d.KernelPath)
+			fmt.Println(d.InitrdPath)
+			return nil
+		},
+	}
 }
