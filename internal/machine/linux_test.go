@@ -247,3 +247,29 @@ func TestOpenSBIFirmware(t *testing.T) {
 		t.Fatalf("exit %v", r.exit.Kind)
 	}
 }
+
+// TestGoStandardLibraryTests runs Go standard-library test binaries, built
+// for riscv64, inside the guest.
+func TestGoStandardLibraryTests(t *testing.T) {
+	d := defaultAppliance(t)
+	files := map[string][]byte{"/runtests": crossCompile(t, "./internal/machine/testdata/runtests")}
+	pkgs := []string{"strconv", "sort", "math", "math/bits", "encoding/binary", "container/heap",
+		"unicode/utf8", "crypto/sha256", "hash/crc32", "errors", "path", "bufio"}
+	for _, pkg := range pkgs {
+		out := filepath.Join(t.TempDir(), "t.test")
+		cmd := exec.Command("go", "test", "-c", "-o", out, pkg)
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=riscv64", "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go test -c %s: %v\n%s", pkg, err, b)
+		}
+		files["/tests/"+strings.ReplaceAll(pkg, "/", "_")+".test"] = readFile(t, out)
+	}
+	r := boot(t, machine.Config{CPUs: 2, Memory: 512 << 20, Kernel: readFile(t, d.KernelPath), Initrd: initrdWith(t, files),
+		Cmdline: "console=ttyS0 quiet juice.selfcheck=0 juice.exec=/runtests", MaxInstructions: 50_000_000_000})
+	got, status := programOutput(t, r.console)
+	want := fmt.Sprintf("%d passed, 0 failed", len(pkgs))
+	if status != "0" || !strings.Contains(got, want) {
+		t.Fatalf("status %s, output:\n%s", status, got)
+	}
+	t.Logf("%s in %d instructions", want, r.exit.Instructions)
+}
