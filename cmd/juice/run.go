@@ -298,9 +298,13 @@ type escapeReader struct {
 	r       io.Reader
 	quit    func()
 	pending bool
+	done    bool
 }
 
 func (e *escapeReader) Read(p []byte) (int, error) {
+	if e.done {
+		return 0, io.EOF
+	}
 	buf := make([]byte, len(p))
 	for {
 		n, err := e.r.Read(buf)
@@ -311,7 +315,8 @@ func (e *escapeReader) Read(p []byte) (int, error) {
 				switch b {
 				case 'x', 'X':
 					e.quit()
-					return 0, io.EOF
+					e.done = true
+					return len(out), nil
 				case ctrlA:
 					out = append(out, ctrlA)
 				}
