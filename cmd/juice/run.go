@@ -156,11 +156,11 @@ type stats struct {
 }
 
 func runMachine(ctx context.Context, f *runFlags) error {
-	start := time.Now()
 	cfg, err := f.machineConfig(ctx)
 	if err != nil {
 		return err
 	}
+	start := time.Now() // from here on: loading, booting and running the guest
 	con, err := openConsole(os.Stdin, os.Stdout)
 	if err != nil {
 		return err
