@@ -29,7 +29,7 @@ import (
 
 // RecipeVersion identifies the build steps. Bump it whenever the way the
 // kernel is built changes, so that cached kernels are rebuilt.
-const RecipeVersion = "jeos-recipe-1"
+const RecipeVersion = "jeos-recipe-2"
 
 // DefaultSourceTarball is where Debian's linux-source-6.1 package puts the
 // kernel source.
@@ -235,6 +235,10 @@ func (b *builder) build(ctx context.Context, key, entry string) (err error) {
 		return fmt.Errorf("kernel build: %w", err)
 	}
 	if err := os.Rename(filepath.Join(src, "arch/riscv/boot/Image"), filepath.Join(out, "Image")); err != nil {
+		return fail("install", err)
+	}
+	// The ELF kernel too: Juice's loader boots it as well as the Image.
+	if err := os.Rename(filepath.Join(src, "vmlinux"), filepath.Join(out, "vmlinux")); err != nil {
 		return fail("install", err)
 	}
 	if err := copyFile(filepath.Join(src, ".config"), filepath.Join(out, "config")); err != nil {

@@ -3,6 +3,7 @@ package machine_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/juicevm/juice/internal/appliance"
+	"github.com/juicevm/juice/internal/distkernel"
 	"github.com/juicevm/juice/internal/machine"
 )
 
@@ -116,6 +118,36 @@ func TestBootDefaultAppliance(t *testing.T) {
 			t.Logf("%d instructions", r.exit.Instructions)
 		})
 	}
+}
+
+// TestBootELFKernel boots the same kernel from its ELF file (vmlinux).
+func TestBootELFKernel(t *testing.T) {
+	d := defaultAppliance(t)
+	vmlinux := filepath.Join(filepath.Dir(d.KernelPath), "vmlinux")
+	r := boot(t, machine.Config{Kernel: readFile(t, vmlinux), Initrd: readFile(t, d.InitrdPath), Cmdline: "console=ttyS0"})
+	if r.exit.Kind != machine.ExitPowerOff || !strings.Contains(r.console, "juice: self-check ok") {
+		t.Fatalf("exit %v; console:\n%s", r.exit.Kind, r.console)
+	}
+}
+
+// TestBootDebianKernel boots Debian's own riscv64 kernel (verified from the
+// archive's signed index) with Juice's init.
+func TestBootDebianKernel(t *testing.T) {
+	d := defaultAppliance(t)
+	k, err := distkernel.Fetch(context.Background(), distkernel.Options{})
+	if errors.Is(err, distkernel.ErrUnavailable) || errors.Is(err, distkernel.ErrUnverified) {
+		t.Skipf("Debian's kernel cannot be had verified: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := boot(t, machine.Config{CPUs: 2, Memory: 512 << 20, Kernel: readFile(t, k.ImagePath), Initrd: readFile(t, d.InitrdPath), Cmdline: "console=ttyS0"})
+	for _, want := range []string{"Linux " + k.Version + " on 2 CPUs", "juice: self-check ok", "reboot: Power down"} {
+		if !strings.Contains(r.console, want) {
+			t.Fatalf("console lacks %q:\n%s", want, r.console)
+		}
+	}
+	t.Logf("%s: %d instructions", k.Version, r.exit.Instructions)
 }
 
 func TestBootIsDeterministic(t *testing.T) {
