@@ -3,8 +3,9 @@
 #   make test   runs every test
 #   make bench  prints Juice's speed beside QEMU's on the same kernel and initramfs
 
-GO ?= go
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 export GOFLAGS ?= -mod=mod
+export PATH := $(dir $(GO)):$(PATH)
 
 .PHONY: all build run test test-short bench deps clean
 
