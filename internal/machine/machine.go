@@ -5,8 +5,8 @@
 // one host thread.
 //
 // Guest time is derived from the instruction count only. Everything that
-// comes from outside (console input) enters the machine at the boundary of
-// a scheduling round, at a known instruction count.
+// comes from outside enters the machine through one path (see inbox), at
+// the boundary of a scheduling round, at a known instruction count.
 package machine
 
 import (
@@ -123,9 +123,7 @@ type Machine struct {
 
 	console  *bufio.Writer
 	panicDet panicDetector
-	input    chan []byte
-	inputBuf []byte
-	inputEOF bool
+	in       inbox
 
 	exit     *Exit
 	tohost   uint64 // physical address of the HTIF tohost word, or 0
@@ -193,25 +191,11 @@ func New(cfg Config) (*Machine, error) {
 	if err := m.load(); err != nil {
 		return nil, err
 	}
+	m.in.init()
 	if cfg.ConsoleIn != nil {
-		m.input = make(chan []byte, 16)
-		go readInput(cfg.ConsoleIn, m.input)
+		m.in.readFrom(cfg.ConsoleIn, EventConsole)
 	}
 	return m, nil
-}
-
-func readInput(r io.Reader, ch chan<- []byte) {
-	for {
-		buf := make([]byte, 256)
-		n, err := r.Read(buf)
-		if n > 0 {
-			ch <- buf[:n]
-		}
-		if err != nil {
-			close(ch)
-			return
-		}
-	}
 }
 
 // Harts returns the machine's harts.
@@ -309,7 +293,8 @@ func (m *Machine) Run(ctx context.Context) (Exit, error) {
 			}
 		}
 		m.rounds++
-		m.pollInput()
+		m.in.poll()
+		m.applyInput()
 
 		q := m.quantum
 		next := ^uint64(0)
@@ -376,7 +361,7 @@ func (m *Machine) Run(ctx context.Context) (Exit, error) {
 func (m *Machine) idle(ctx context.Context, next uint64) bool {
 	m.console.Flush()
 	if next == ^uint64(0) {
-		if m.input == nil || m.inputEOF {
+		if !m.in.open() {
 			m.stop(ExitHalted, 0)
 			return false
 		}
@@ -384,14 +369,15 @@ func (m *Machine) idle(ctx context.Context, next uint64) bool {
 		case <-ctx.Done():
 			m.stop(ExitCanceled, 0)
 			return false
-		case b, ok := <-m.input:
-			m.takeInput(b, ok)
+		case ev := <-m.in.ch:
+			m.in.accept(ev)
+			m.applyInput()
 		}
 		return true
 	}
 	// Keep guest time from running ahead of real time while the guest idles
-	// and someone may type: sleep until the deadline or until input arrives.
-	if m.input != nil && !m.inputEOF {
+	// and input may come: sleep until the deadline or until input arrives.
+	if m.in.open() {
 		guest := time.Duration(next/InstructionsPerTick) * (time.Second / TimebaseHz)
 		if wait := guest - time.Since(m.started); wait > 0 {
 			t := time.NewTimer(wait)
@@ -400,8 +386,9 @@ func (m *Machine) idle(ctx context.Context, next uint64) bool {
 			case <-ctx.Done():
 				m.stop(ExitCanceled, 0)
 				return false
-			case b, ok := <-m.input:
-				m.takeInput(b, ok)
+			case ev := <-m.in.ch:
+				m.in.accept(ev)
+				m.applyInput()
 				return true
 			case <-t.C:
 			}
@@ -409,35 +396,6 @@ func (m *Machine) idle(ctx context.Context, next uint64) bool {
 	}
 	m.now = next
 	return true
-}
-
-func (m *Machine) pollInput() {
-	if len(m.inputBuf) > 0 {
-		n := m.uart.receive(m.inputBuf)
-		m.inputBuf = m.inputBuf[n:]
-	}
-	if m.input == nil || m.inputEOF || len(m.inputBuf) > 0 {
-		return
-	}
-	select {
-	case b, ok := <-m.input:
-		m.takeInput(b, ok)
-	default:
-	}
-}
-
-// takeInput is the single entry point of console input into the machine.
-func (m *Machine) takeInput(b []byte, ok bool) {
-	if !ok {
-		m.inputEOF = true
-		return
-	}
-	m.inputBuf = append(m.inputBuf, b...)
-	n := m.uart.receive(m.inputBuf)
-	m.inputBuf = m.inputBuf[n:]
-	for _, h := range m.harts {
-		h.Yield()
-	}
 }
 
 // panicDetector watches console output for the Linux panic banner.

@@ -1,0 +1,100 @@
+package machine
+
+import "io"
+
+// EventKind names a kind of input from outside the machine.
+type EventKind uint8
+
+// Kinds of input.
+const (
+	// EventConsole is bytes typed on the console (the UART's receiver).
+	EventConsole EventKind = iota + 1
+)
+
+// event is one piece of input from outside the machine: bytes for a device
+// port, or the end of that input (eof).
+type event struct {
+	kind EventKind
+	data []byte
+	eof  bool
+}
+
+// inbox is the single path by which input from outside enters the machine.
+//
+// Host goroutines (console readers, and in time network and vsock
+// backends) send events on ch at any moment; the machine takes them only
+// between scheduling rounds, and applyInput hands them to devices there,
+// at a known value of the instruction clock. That point — the instruction
+// count and the bytes a device took — is all a recording needs to log to
+// replay the run exactly. Nothing else from outside reaches guest-visible
+// state.
+type inbox struct {
+	ch      chan event
+	sources int     // open sources
+	pending []event // accepted, not yet taken by their device
+}
+
+func (in *inbox) init() { in.ch = make(chan event, 64) }
+
+// open reports whether more input may come.
+func (in *inbox) open() bool { return in.sources > 0 || len(in.pending) > 0 }
+
+// readFrom starts a goroutine that turns r's bytes into events of a kind.
+func (in *inbox) readFrom(r io.Reader, kind EventKind) {
+	in.sources++
+	go func() {
+		for {
+			buf := make([]byte, 256)
+			n, err := r.Read(buf)
+			if n > 0 {
+				in.ch <- event{kind: kind, data: buf[:n]}
+			}
+			if err != nil {
+				in.ch <- event{kind: kind, eof: true}
+				return
+			}
+		}
+	}()
+}
+
+// poll accepts whatever has arrived, without waiting.
+func (in *inbox) poll() {
+	for {
+		select {
+		case ev := <-in.ch:
+			in.accept(ev)
+		default:
+			return
+		}
+	}
+}
+
+func (in *inbox) accept(ev event) {
+	if ev.eof {
+		in.sources--
+	}
+	in.pending = append(in.pending, ev)
+}
+
+// applyInput delivers pending input to the devices, in order, as much as
+// each one takes now; the rest waits for a later round. This is the point
+// where outside input becomes guest-visible.
+func (m *Machine) applyInput() {
+	in := &m.in
+	for len(in.pending) > 0 {
+		ev := &in.pending[0]
+		if !ev.eof {
+			var n int
+			switch ev.kind {
+			case EventConsole:
+				n = m.uart.receive(ev.data)
+			}
+			if n < len(ev.data) {
+				ev.data = ev.data[n:]
+				return
+			}
+		}
+		in.pending = in.pending[1:]
+	}
+	in.pending = nil
+}
