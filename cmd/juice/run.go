@@ -30,6 +30,9 @@ type runFlags struct {
 	memory                  string
 	stats                   string
 	maxInstructions         uint64
+	disks                   []string
+	noRNG                   bool
+	console                 string
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
@@ -43,6 +46,32 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.bare, "bare", "", "run a bare-metal `ELF` from its entry in M-mode (HTIF tohost convention)")
 	fl.StringVar(&f.stats, "stats", "", "write run statistics as JSON to `FILE`")
 	fl.Uint64Var(&f.maxInstructions, "max-instructions", 0, "stop after `N` instructions (0: no limit)")
+	fl.StringArrayVar(&f.disks, "disk", nil, "attach a virtio-blk disk: `FILE[,ro][,overlay=FILE][,serial=ID]` (repeatable)")
+	fl.BoolVar(&f.noRNG, "no-rng", false, "leave out the virtio-rng device")
+	fl.StringVar(&f.console, "console", "uart", "guest console device: `uart` (ttyS0) or virtio (hvc0)")
+}
+
+// parseDisk parses a --disk value: FILE[,ro][,overlay=FILE][,serial=ID].
+func parseDisk(s string) (machine.DiskConfig, error) {
+	parts := strings.Split(s, ",")
+	d := machine.DiskConfig{Path: parts[0]}
+	if d.Path == "" {
+		return d, fmt.Errorf("--disk %q: no image file", s)
+	}
+	for _, p := range parts[1:] {
+		k, v, hasValue := strings.Cut(p, "=")
+		switch {
+		case k == "ro" && !hasValue:
+			d.ReadOnly = true
+		case k == "overlay" && v != "":
+			d.Overlay = v
+		case k == "serial" && v != "":
+			d.Serial = v
+		default:
+			return d, fmt.Errorf("--disk %q: unknown option %q (want ro, overlay=FILE or serial=ID)", s, p)
+		}
+	}
+	return d, nil
 }
 
 // parseSize parses a memory size such as 256M, 1G, 1GiB or 4096K; a plain
@@ -88,6 +117,21 @@ func (f *runFlags) machineConfig(ctx context.Context) (machine.Config, error) {
 	}
 	cfg.CPUs, cfg.Memory, cfg.Cmdline = f.cpus, mem, f.cmdline
 	cfg.MaxInstructions = f.maxInstructions
+	for _, d := range f.disks {
+		dc, err := parseDisk(d)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Disks = append(cfg.Disks, dc)
+	}
+	cfg.RNG = !f.noRNG && f.bare == ""
+	switch f.console {
+	case "uart":
+	case "virtio":
+		cfg.VirtioConsole = true
+	default:
+		return cfg, fmt.Errorf("--console %q: want uart or virtio", f.console)
+	}
 	if f.bare != "" {
 		if f.kernel != "" || f.initrd != "" || f.firmware != "" {
 			return cfg, errors.New("--bare runs a program alone: drop --kernel, --initrd and --firmware")
@@ -112,6 +156,9 @@ func (f *runFlags) machineConfig(ctx context.Context) (machine.Config, error) {
 		kernelPath, initrdPath = d.KernelPath, d.InitrdPath
 		if cfg.Cmdline == "" {
 			cfg.Cmdline = defaultCmdline
+			if cfg.VirtioConsole {
+				cfg.Cmdline = "console=hvc0"
+			}
 		}
 	}
 	if cfg.Kernel, err = readInput("kernel", kernelPath); err != nil {
@@ -175,10 +222,14 @@ func runMachine(ctx context.Context, f *runFlags) error {
 	if err != nil {
 		return err
 	}
+	defer m.Close()
 	e, err := m.Run(ctx)
 	con.restore()
 	if err != nil {
 		return err
+	}
+	if err := m.Close(); err != nil {
+		return fmt.Errorf("closing devices: %w", err)
 	}
 	code := exitCode(e)
 	if f.stats != "" {

@@ -114,6 +114,16 @@ func (m *Machine) deviceTree(o dtbOptions) ([]byte, error) {
 		)),
 	))
 
+	for _, sl := range m.slots {
+		base := VirtioBase + uint64(sl.index)*VirtioStride
+		soc.Children = append(soc.Children, dt.NewNode(fmt.Sprintf("virtio_mmio@%x", base), dt.WithProperty(
+			propStrings("compatible", "virtio,mmio"),
+			propReg(base, VirtioStride),
+			dt.PropertyU32("interrupts", uint32(VirtioIRQ+sl.index)),
+			dt.PropertyU32("interrupt-parent", phandlePLIC),
+		)))
+	}
+
 	chosen := dt.NewNode("chosen", dt.WithProperty(
 		propStrings("stdout-path", fmt.Sprintf("/soc/serial@%x", UARTBase)),
 	))

@@ -87,7 +87,11 @@ func (m *Machine) applyInput() {
 			var n int
 			switch ev.kind {
 			case EventConsole:
-				n = m.uart.receive(ev.data)
+				if m.vcon != nil {
+					n = m.vcon.Deliver(ev.data)
+				} else {
+					n = m.uart.receive(ev.data)
+				}
 			}
 			if n < len(ev.data) {
 				ev.data = ev.data[n:]

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/juicevm/juice/internal/riscv"
+	"github.com/juicevm/juice/internal/virtio/console"
 )
 
 // ExitKind says why a machine stopped.
@@ -86,6 +87,13 @@ type Config struct {
 	Console io.Writer
 	// ConsoleIn, if set, supplies console input.
 	ConsoleIn io.Reader
+	// Disks are virtio-blk disks, in slot order.
+	Disks []DiskConfig
+	// RNG attaches a virtio-rng device fed with host entropy.
+	RNG bool
+	// VirtioConsole attaches a virtio console (hvc0); console input then
+	// goes to it rather than to the UART.
+	VirtioConsole bool
 	// MaxInstructions stops the machine after that many instructions (0: no limit).
 	MaxInstructions uint64
 	// Quantum is the number of instructions each hart runs per scheduling
@@ -115,6 +123,8 @@ type Machine struct {
 	plic    *plic
 	uart    *uart
 	sbi     *sbi
+	slots   []slot
+	vcon    *console.Device
 
 	// now is the machine's instruction clock: the number of instructions
 	// each hart has had the opportunity to execute.
@@ -173,6 +183,10 @@ func New(cfg Config) (*Machine, error) {
 		{PLICBase, PLICSize, m.plic},
 		{UARTBase, UARTSize, m.uart},
 	}
+	if err := m.addDevices(); err != nil {
+		m.Close()
+		return nil, err
+	}
 	var fw riscv.Firmware
 	if cfg.Firmware == nil && cfg.Bare == nil {
 		m.sbi = newSBI(m)
@@ -189,6 +203,7 @@ func New(cfg Config) (*Machine, error) {
 		}))
 	}
 	if err := m.load(); err != nil {
+		m.Close()
 		return nil, err
 	}
 	m.in.init()
