@@ -28,13 +28,16 @@
   li t0, CLINT_MTIMECMP
   sd zero, 0(t0)
 .endm
-/* spin (bounded) until the M trap count differs from 0 */
+/* wait (bounded) until the M trap count differs from 0. WFI rather than a
+   spin: QEMU's timer follows the host clock, so a spin of fixed length can
+   end before a loaded host delivers the interrupt. */
 .macro wait_trap
-  li t2, 2000000
+  li t2, 100000
 .Lw\@:
   la t0, trap_rec
   ld t1, REC_COUNT(t0)
   bnez t1, .Ld\@
+  wfi
   addi t2, t2, -1
   bnez t2, .Lw\@
 .Ld\@:
@@ -330,11 +333,11 @@ TEST_BEGIN
   li t0, MIP_MTIP
   csrs mie, t0
   set_timer_in 1000
-  wfi
-  li t2, 2000000
+  li t2, 100000                      /* WFI may wake early: wait again, bounded */
 4:csrr t0, mip
   andi t0, t0, MIP_MTIP
   bnez t0, 5f
+  wfi
   addi t2, t2, -1
   bnez t2, 4b
 5:ASSERT_CSR(mip, MIP_MTIP, MIP_MTIP)
