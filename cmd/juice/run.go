@@ -31,6 +31,8 @@ type runFlags struct {
 	stats                   string
 	maxInstructions         uint64
 	disks                   []string
+	nets                    []string
+	vsock                   string
 	noRNG                   bool
 	console                 string
 }
@@ -47,8 +49,52 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.stats, "stats", "", "write run statistics as JSON to `FILE`")
 	fl.Uint64Var(&f.maxInstructions, "max-instructions", 0, "stop after `N` instructions (0: no limit)")
 	fl.StringArrayVar(&f.disks, "disk", nil, "attach a virtio-blk disk: `FILE[,ro][,overlay=FILE][,serial=ID]` (repeatable)")
+	fl.StringArrayVar(&f.nets, "net", nil, "attach a virtio-net interface: `user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...` or tap=NAME (repeatable)")
+	fl.StringVar(&f.vsock, "vsock", "", "attach virtio-vsock with its host side on a Unix socket: `PATH[,cid=N]` (guest CID 3 by default)")
 	fl.BoolVar(&f.noRNG, "no-rng", false, "leave out the virtio-rng device")
 	fl.StringVar(&f.console, "console", "uart", "guest console device: `uart` (ttyS0) or virtio (hvc0)")
+}
+
+// parseNet parses a --net value: user[,hostfwd=RULE]... or tap=NAME.
+func parseNet(s string) (machine.NetConfig, error) {
+	parts := strings.Split(s, ",")
+	var n machine.NetConfig
+	switch k, v, _ := strings.Cut(parts[0], "="); {
+	case parts[0] == "user":
+		for _, p := range parts[1:] {
+			rule, ok := strings.CutPrefix(p, "hostfwd=")
+			if !ok {
+				return n, fmt.Errorf("--net %q: unknown option %q (want hostfwd=RULE)", s, p)
+			}
+			n.HostForwards = append(n.HostForwards, rule)
+		}
+	case k == "tap" && v != "":
+		if len(parts) > 1 {
+			return n, fmt.Errorf("--net %q: tap takes no options", s)
+		}
+		n.Tap = v
+	default:
+		return n, fmt.Errorf("--net %q: want user[,hostfwd=...] or tap=NAME", s)
+	}
+	return n, nil
+}
+
+// parseVsock parses a --vsock value: PATH[,cid=N].
+func parseVsock(s string) (machine.VsockConfig, error) {
+	parts := strings.Split(s, ",")
+	v := machine.VsockConfig{Path: parts[0]}
+	if v.Path == "" {
+		return v, fmt.Errorf("--vsock %q: no socket path", s)
+	}
+	for _, p := range parts[1:] {
+		n, ok := strings.CutPrefix(p, "cid=")
+		cid, err := strconv.ParseUint(n, 10, 32)
+		if !ok || err != nil || cid < 3 {
+			return v, fmt.Errorf("--vsock %q: bad option %q (want cid=N with N >= 3)", s, p)
+		}
+		v.CID = cid
+	}
+	return v, nil
 }
 
 // parseDisk parses a --disk value: FILE[,ro][,overlay=FILE][,serial=ID].
@@ -123,6 +169,20 @@ func (f *runFlags) machineConfig(ctx context.Context) (machine.Config, error) {
 			return cfg, err
 		}
 		cfg.Disks = append(cfg.Disks, dc)
+	}
+	for _, v := range f.nets {
+		n, err := parseNet(v)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Net = append(cfg.Net, n)
+	}
+	if f.vsock != "" {
+		v, err := parseVsock(f.vsock)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Vsock = &v
 	}
 	cfg.RNG = !f.noRNG && f.bare == ""
 	switch f.console {

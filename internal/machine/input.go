@@ -9,6 +9,9 @@ type EventKind uint8
 const (
 	// EventConsole is bytes typed on the console (the UART's receiver).
 	EventConsole EventKind = iota + 1
+	// EventWake says a device has input waiting (e.g. received frames);
+	// the device takes it itself in pollDevices.
+	EventWake
 )
 
 // event is one piece of input from outside the machine: bytes for a device
@@ -32,9 +35,43 @@ type inbox struct {
 	ch      chan event
 	sources int     // open sources
 	pending []event // accepted, not yet taken by their device
+	quit    chan struct{}
 }
 
-func (in *inbox) init() { in.ch = make(chan event, 64) }
+func (in *inbox) init() {
+	in.ch = make(chan event, 64)
+	in.quit = make(chan struct{})
+}
+
+// close stops the goroutines that forward device wake-ups.
+func (in *inbox) close() {
+	select {
+	case <-in.quit:
+	default:
+		close(in.quit)
+	}
+}
+
+// wakeOn turns a device's wake-up channel into EventWake events. Such a
+// source stays open for the machine's life: a guest waiting for the
+// network is idle, not halted.
+func (in *inbox) wakeOn(ch <-chan struct{}) {
+	in.sources++
+	go func() {
+		for {
+			select {
+			case <-ch:
+				select {
+				case in.ch <- event{kind: EventWake}:
+				case <-in.quit:
+					return
+				}
+			case <-in.quit:
+				return
+			}
+		}
+	}()
+}
 
 // open reports whether more input may come.
 func (in *inbox) open() bool { return in.sources > 0 || len(in.pending) > 0 }
@@ -92,6 +129,9 @@ func (m *Machine) applyInput() {
 				} else {
 					n = m.uart.receive(ev.data)
 				}
+			case EventWake:
+				// The device takes its input in pollDevices.
+				n = len(ev.data)
 			}
 			if n < len(ev.data) {
 				ev.data = ev.data[n:]

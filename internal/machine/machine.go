@@ -91,6 +91,10 @@ type Config struct {
 	Disks []DiskConfig
 	// RNG attaches a virtio-rng device fed with host entropy.
 	RNG bool
+	// Net are virtio-net interfaces, in slot order.
+	Net []NetConfig
+	// Vsock, if set, attaches a virtio-vsock device.
+	Vsock *VsockConfig
 	// VirtioConsole attaches a virtio console (hvc0); console input then
 	// goes to it rather than to the UART.
 	VirtioConsole bool
@@ -125,6 +129,7 @@ type Machine struct {
 	sbi     *sbi
 	slots   []slot
 	vcon    *console.Device
+	pollers []poller
 
 	// now is the machine's instruction clock: the number of instructions
 	// each hart has had the opportunity to execute.
@@ -174,6 +179,7 @@ func New(cfg Config) (*Machine, error) {
 	if m.quantum == 0 {
 		m.quantum = DefaultQuantum
 	}
+	m.in.init()
 	m.clint = newCLINT(m, cfg.CPUs)
 	m.plic = newPLIC(m, cfg.CPUs)
 	m.uart = &uart{m: m}
@@ -206,7 +212,6 @@ func New(cfg Config) (*Machine, error) {
 		m.Close()
 		return nil, err
 	}
-	m.in.init()
 	if cfg.ConsoleIn != nil {
 		m.in.readFrom(cfg.ConsoleIn, EventConsole)
 	}
@@ -310,6 +315,7 @@ func (m *Machine) Run(ctx context.Context) (Exit, error) {
 		m.rounds++
 		m.in.poll()
 		m.applyInput()
+		m.pollDevices()
 
 		q := m.quantum
 		next := ^uint64(0)

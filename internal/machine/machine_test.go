@@ -94,8 +94,8 @@ func TestParseSizeOfEFIStub(t *testing.T) {
 	img[0], img[1] = 'M', 'Z'
 	binary.LittleEndian.PutUint32(img[60:], 0x80)
 	copy(img[0x80:], "PE\x00\x00")
-	binary.LittleEndian.PutUint16(img[0x80+6:], 1)   // one section
-	binary.LittleEndian.PutUint16(img[0x80+20:], 0)  // no optional header
+	binary.LittleEndian.PutUint16(img[0x80+6:], 1)     // one section
+	binary.LittleEndian.PutUint16(img[0x80+20:], 0)    // no optional header
 	binary.LittleEndian.PutUint32(img[0x98+16:], 8000) // raw size
 	binary.LittleEndian.PutUint32(img[0x98+20:], 0x1000)
 	if _, err := parseImage(img); err == nil || !strings.Contains(err.Error(), "truncated") {

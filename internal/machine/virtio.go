@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/juicevm/juice/internal/usernet"
 	"github.com/juicevm/juice/internal/virtio"
 	"github.com/juicevm/juice/internal/virtio/blk"
 	"github.com/juicevm/juice/internal/virtio/console"
+	vnet "github.com/juicevm/juice/internal/virtio/net"
 	"github.com/juicevm/juice/internal/virtio/rng"
+	"github.com/juicevm/juice/internal/virtio/vsock"
 )
 
 // DiskConfig describes a virtio-blk disk.
@@ -23,6 +26,26 @@ type DiskConfig struct {
 	Overlay string `json:"overlay,omitempty"`
 	// Serial is the disk's ID string (default "juice-vdN").
 	Serial string `json:"serial,omitempty"`
+}
+
+// NetConfig describes a virtio-net interface and what it connects to: user
+// mode networking (the default) or a host tap device.
+type NetConfig struct {
+	// Tap, if set, is the host tap device to attach to.
+	Tap string `json:"tap,omitempty"`
+	// HostForwards are user-mode host port forwards in QEMU's syntax,
+	// e.g. "tcp:127.0.0.1:8080-:80".
+	HostForwards []string `json:"host_forwards,omitempty"`
+}
+
+// VsockConfig describes a virtio-vsock device whose host side is a Unix
+// socket, as Firecracker's: a host program connects to Path and writes
+// "CONNECT <port>\n"; guest connections to host port P reach Path_P.
+type VsockConfig struct {
+	// CID is the guest's context ID (default 3).
+	CID uint64 `json:"cid,omitempty"`
+	// Path is the host Unix socket.
+	Path string `json:"path"`
 }
 
 // slot is a virtio-mmio slot in use.
@@ -87,6 +110,34 @@ func (m *Machine) addDevices() error {
 			return err
 		}
 	}
+	for i, n := range m.cfg.Net {
+		be, err := openNetBackend(n)
+		if err != nil {
+			return fmt.Errorf("net %d: %w", i, err)
+		}
+		var cfg vnet.Config
+		cfg.MAC = vnet.DefaultMAC
+		cfg.MAC[5] += byte(i)
+		dev := vnet.New(be, cfg)
+		if err := m.attach(dev, dev); err != nil {
+			dev.Close()
+			return err
+		}
+		m.pollers = append(m.pollers, dev)
+		m.in.wakeOn(dev.Wake())
+	}
+	if v := m.cfg.Vsock; v != nil {
+		dev, err := vsock.New(vsock.Config{GuestCID: v.CID, UnixPath: v.Path})
+		if err != nil {
+			return fmt.Errorf("vsock: %w", err)
+		}
+		if err := m.attach(dev, dev); err != nil {
+			dev.Close()
+			return err
+		}
+		m.pollers = append(m.pollers, dev)
+		m.in.wakeOn(dev.Wake())
+	}
 	if m.cfg.VirtioConsole {
 		m.vcon = console.New(consoleWriter{m}, nil)
 		if err := m.attach(m.vcon, nil); err != nil {
@@ -99,6 +150,42 @@ func (m *Machine) addDevices() error {
 		}
 	}
 	return nil
+}
+
+func openNetBackend(n NetConfig) (vnet.Backend, error) {
+	if n.Tap != "" {
+		if len(n.HostForwards) > 0 {
+			return nil, errors.New("host forwards apply to user-mode networking, not to a tap device")
+		}
+		return vnet.OpenTap(n.Tap, nil)
+	}
+	var cfg usernet.Config
+	for _, f := range n.HostForwards {
+		fw, err := usernet.ParseForward(f)
+		if err != nil {
+			return nil, err
+		}
+		cfg.HostForwards = append(cfg.HostForwards, fw)
+	}
+	un, err := usernet.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return vnet.Usernet(un), nil
+}
+
+// poller is a device that takes input from outside at round boundaries.
+type poller interface {
+	Poll() (took bool)
+}
+
+// pollDevices lets devices take input that arrived from outside (received
+// frames). It runs between scheduling rounds; like applyInput, it is a
+// point where outside input becomes guest-visible.
+func (m *Machine) pollDevices() {
+	for _, d := range m.pollers {
+		d.Poll()
+	}
 }
 
 // consoleWriter sends virtio-console output to the machine's console.
@@ -123,5 +210,6 @@ func (m *Machine) Close() error {
 		}
 	}
 	m.slots = nil
+	m.in.close()
 	return errors.Join(errs...)
 }

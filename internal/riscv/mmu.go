@@ -329,4 +329,3 @@ func writeLE(b []byte, size uint64, v uint64) {
 		b[0] = byte(v)
 	}
 }
-
