@@ -53,6 +53,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newKernelCmd(), newDefaultApplianceCmd())
+	root.AddCommand(newRunCmd(), newKernelCmd(), newDiskCmd(), newDefaultApplianceCmd())
 	return root
 }
