@@ -98,6 +98,11 @@ func (in Init) boot() {
 	for _, u := range opts.Unknown {
 		in.printf("warning: unknown option %s", u)
 	}
+	if len(opts.Modules) > 0 {
+		if err := LoadModules(ModulesDir(info.Release), opts.Modules); err != nil {
+			in.printf("warning: %v", err)
+		}
+	}
 
 	if opts.SkipSelfCheck {
 		in.printf("self-check skipped")

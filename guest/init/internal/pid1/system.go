@@ -168,6 +168,9 @@ type Options struct {
 	Exec string
 	// SkipSelfCheck is set by juice.selfcheck=0 (or off, no, false).
 	SkipSelfCheck bool
+	// Modules are kernel modules to load, with their dependencies, from
+	// /lib/modules/<release> (juice.modules=NAME,NAME,...).
+	Modules []string
 	// Unknown holds juice.* parameters that were not understood.
 	Unknown []string
 }
@@ -184,6 +187,12 @@ func ParseCmdline(cmdline string) Options {
 		switch key {
 		case "juice.exec":
 			o.Exec = val
+		case "juice.modules":
+			for _, m := range strings.Split(val, ",") {
+				if m != "" {
+					o.Modules = append(o.Modules, m)
+				}
+			}
 		case "juice.selfcheck":
 			switch strings.ToLower(val) {
 			case "0", "off", "no", "false":
