@@ -45,3 +45,5 @@ printf "   %-44s %8.3f s  %7.0f MIPS\n" "juice run --bare" "$jc" "$(echo "$n / $
 printf "   %-44s %8.3f s  %7.0f MIPS\n" "qemu-system-riscv64 -M virt -bios none" "$qc" "$(echo "$n / $qc / 1000000" | bc -l)"
 printf "   (%s guest instructions; MIPS over whole-process wall time)\n" "$n"
 printf "   ratio juice/qemu speed: %.2f\n" "$(echo "$qc / $jc" | bc -l)"
+
+go run ./bench/io -juice "$juice"

@@ -131,7 +131,7 @@ type step struct {
 // its function and add it here.
 func steps() []step {
 	netWanted := func(o options) bool {
-		return o.enabled("net") || o.has("fetch") || o.has("serve")
+		return o.enabled("net") || o.has("fetch") || o.has("serve") || o.has("netbench")
 	}
 	return []step{
 		{"disk", []string{"disk", "verify", "name", "size", "seed", "manifest", "mnt"},
@@ -142,6 +142,8 @@ func steps() []step {
 		{"serve", []string{"serve"}, func(o options) bool { return o.has("serve") }, (*runner).serve},
 		{"vsock", []string{"vsock"}, func(o options) bool { return o.has("vsock") }, (*runner).vsock},
 		{"vsockdial", []string{"vsockdial", "vsockcid"}, func(o options) bool { return o.has("vsockdial") }, (*runner).vsockDial},
+		{"diskbench", []string{"diskbench", "benchmb"}, func(o options) bool { return o.has("diskbench") }, (*runner).diskBench},
+		{"netbench", []string{"netbench", "benchmb"}, func(o options) bool { return o.has("netbench") }, (*runner).netBench},
 	}
 }
 
