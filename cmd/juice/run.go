@@ -217,7 +217,7 @@ func (f *runFlags) machineConfig(ctx context.Context) (machine.Config, error) {
 		if cfg.Cmdline == "" {
 			cfg.Cmdline = defaultCmdline
 			if cfg.VirtioConsole {
-				cfg.Cmdline = "console=hvc0"
+				cfg.Cmdline = "earlycon=sbi console=hvc0"
 			}
 		}
 	}

@@ -175,7 +175,7 @@ func TestBootDefaultQEMU(t *testing.T) {
 	}{
 		{"ttyS0-smp1", "console=ttyS0", 1},
 		{"ttyS0-smp4", "console=ttyS0", 4},
-		{"hvc0-smp2", "earlycon=sbi console=hvc0", 2},
+		{"earlycon-smp2", "earlycon=sbi console=ttyS0", 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := boot(t, qemu, d.KernelPath, d.InitrdPath, tc.cmdline, tc.smp)

@@ -24,7 +24,7 @@ func Fragment() []byte {
 func RequiredOptions() []string {
 	return []string{
 		"64BIT", "MMU", "SOC_VIRT", "SMP", "FPU", "RISCV_ISA_C",
-		"RISCV_SBI", "RISCV_SBI_V01", "HVC_RISCV_SBI", "SIFIVE_PLIC",
+		"RISCV_SBI", "RISCV_SBI_V01", "SIFIVE_PLIC",
 		"SERIAL_8250", "SERIAL_8250_CONSOLE", "SERIAL_OF_PLATFORM", "SERIAL_EARLYCON",
 		"BLK_DEV_INITRD", "RD_GZIP", "BINFMT_ELF",
 		"DEVTMPFS", "DEVTMPFS_MOUNT", "PROC_FS", "SYSFS", "SHMEM", "TMPFS",

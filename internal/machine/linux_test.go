@@ -120,6 +120,18 @@ func TestBootDefaultAppliance(t *testing.T) {
 	}
 }
 
+// TestVirtioConsole boots with the console on virtio-console (hvc0).
+func TestVirtioConsole(t *testing.T) {
+	d := defaultAppliance(t)
+	r := boot(t, machine.Config{VirtioConsole: true, Kernel: readFile(t, d.KernelPath), Initrd: readFile(t, d.InitrdPath), Cmdline: "earlycon=sbi console=hvc0"})
+	// (The kernel resets virtio devices before its last "Power down" line.)
+	for _, want := range []string{"printk: console [hvc0] enabled", "Run /init as init process", "juice: self-check ok"} {
+		if !strings.Contains(r.console, want) {
+			t.Fatalf("console lacks %q:\n%s", want, r.console)
+		}
+	}
+}
+
 // TestBootELFKernel boots the same kernel from its ELF file (vmlinux).
 func TestBootELFKernel(t *testing.T) {
 	d := defaultAppliance(t)

@@ -381,41 +381,39 @@ func (m *Machine) Run(ctx context.Context) (Exit, error) {
 // stopped.
 func (m *Machine) idle(ctx context.Context, next uint64) bool {
 	m.console.Flush()
-	if next == ^uint64(0) {
-		if !m.in.open() {
+	if !m.in.open() {
+		if next == ^uint64(0) {
 			m.stop(ExitHalted, 0)
 			return false
 		}
-		select {
-		case <-ctx.Done():
-			m.stop(ExitCanceled, 0)
-			return false
-		case ev := <-m.in.ch:
-			m.in.accept(ev)
-			m.applyInput()
-		}
+		m.now = next
 		return true
 	}
-	// Keep guest time from running ahead of real time while the guest idles
-	// and input may come: sleep until the deadline or until input arrives.
-	if m.in.open() {
+	// Input may come: wait for it, but while a timer is due, only until
+	// real time catches up with the deadline, so an idle guest's clock
+	// does not run ahead of the wall clock.
+	var timeout <-chan time.Time
+	if next != ^uint64(0) {
 		guest := time.Duration(next/InstructionsPerTick) * (time.Second / TimebaseHz)
-		if wait := guest - time.Since(m.started); wait > 0 {
-			t := time.NewTimer(wait)
-			defer t.Stop()
-			select {
-			case <-ctx.Done():
-				m.stop(ExitCanceled, 0)
-				return false
-			case ev := <-m.in.ch:
-				m.in.accept(ev)
-				m.applyInput()
-				return true
-			case <-t.C:
-			}
+		wait := guest - time.Since(m.started)
+		if wait <= 0 {
+			m.now = next
+			return true
 		}
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timeout = t.C
 	}
-	m.now = next
+	select {
+	case <-ctx.Done():
+		m.stop(ExitCanceled, 0)
+		return false
+	case ev := <-m.in.ch:
+		m.in.accept(ev)
+		m.applyInput()
+	case <-timeout:
+		m.now = next
+	}
 	return true
 }
 
