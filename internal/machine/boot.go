@@ -198,8 +198,8 @@ func (m *Machine) load() error {
 		if cfg.Firmware == nil {
 			kernelAt = RAMBase // Juice's SBI needs no room below the kernel
 		}
-		if kernelAt+h.imageSize > ramEnd {
-			return fmt.Errorf("memory: %d MiB is too small for the kernel (it needs %d MiB from %#x)", len(m.ram)>>20, (h.imageSize+kernelAt-RAMBase+(1<<20)-1)>>20, kernelAt)
+		if h.imageSize > ramEnd-kernelAt {
+			return fmt.Errorf("memory: %d MiB is too small for the kernel (its image takes %d MiB from %#x)", len(m.ram)>>20, h.imageSize>>20, kernelAt)
 		}
 		copy(m.ram[kernelAt-RAMBase:], cfg.Kernel)
 		kernelEnd, entry = kernelAt+h.imageSize, kernelAt

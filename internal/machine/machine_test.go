@@ -35,6 +35,7 @@ func TestBadInput(t *testing.T) {
 		{"malformed ELF", Config{Memory: 64 << 20, Kernel: append(elfHeader, make([]byte, 20)...)}, "malformed ELF"},
 		{"memory too small", Config{Memory: 1 << 20, Kernel: fakeImage(4096, 4096)}, "too small"},
 		{"kernel bigger than memory", Config{Memory: 16 << 20, Kernel: fakeImage(4096, 32<<20)}, "too small for the kernel"},
+		{"absurd image size", Config{Memory: 16 << 20, Kernel: fakeImage(4096, ^uint64(0)-1<<20)}, "too small for the kernel"},
 		{"initrd too big", Config{Memory: 16 << 20, Kernel: fakeImage(4096, 4096), Initrd: make([]byte, 16<<20)}, "initrd"},
 		{"too many cpus", Config{CPUs: 99, Memory: 64 << 20, Kernel: fakeImage(4096, 4096)}, "cpus"},
 		{"odd memory size", Config{Memory: 64<<20 + 1, Kernel: fakeImage(4096, 4096)}, "multiple of 4 KiB"},
