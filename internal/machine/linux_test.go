@@ -50,6 +50,13 @@ type bootResult struct {
 
 func boot(t *testing.T, cfg machine.Config) bootResult {
 	t.Helper()
+	r, _ := bootDigest(t, cfg)
+	return r
+}
+
+// bootDigest boots and also returns the machine's final state digest.
+func bootDigest(t *testing.T, cfg machine.Config) (bootResult, [32]byte) {
+	t.Helper()
 	var out bytes.Buffer
 	cfg.Console = &out
 	if cfg.Memory == 0 {
@@ -66,7 +73,7 @@ func boot(t *testing.T, cfg machine.Config) bootResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bootResult{e, out.String()}
+	return bootResult{e, out.String()}, m.Digest()
 }
 
 func readFile(t *testing.T, path string) []byte {
@@ -165,7 +172,16 @@ func TestBootDebianKernel(t *testing.T) {
 func TestBootIsDeterministic(t *testing.T) {
 	d := defaultAppliance(t)
 	cfg := machine.Config{CPUs: 4, Kernel: readFile(t, d.KernelPath), Initrd: readFile(t, d.InitrdPath), Cmdline: "console=ttyS0"}
-	a, b := boot(t, cfg), boot(t, cfg)
+	a, da := bootDigest(t, cfg)
+	b, db := bootDigest(t, cfg)
+	if da != db {
+		t.Fatalf("final state digests differ: %x vs %x", da, db)
+	}
+	other := cfg
+	other.Cmdline += " quiet"
+	if _, dc := bootDigest(t, other); dc == da {
+		t.Fatalf("a different command line gave the same digest %x", dc)
+	}
 	if a.console != b.console {
 		t.Fatalf("console output differs:\n--- first\n%s\n--- second\n%s", a.console, b.console)
 	}

@@ -8,6 +8,8 @@
 // sequence of external events always give the same execution.
 package riscv
 
+import "encoding/binary"
+
 // Privilege levels.
 const (
 	PrivU = 0
@@ -252,4 +254,83 @@ func (h *Hart) Start(pc uint64, priv uint8, a0, a1 uint64) {
 // hart's current translation, as the hart itself would.
 func (h *Hart) LoadVirtual(va uint64, size uint64) (uint64, bool) {
 	return h.load(va, size)
+}
+
+// State is a hart's architectural state: what a snapshot must save and a
+// digest must cover.
+type State struct {
+	X       [32]uint64 `json:"x"`
+	F       [32]uint64 `json:"f"`
+	PC      uint64     `json:"pc"`
+	Priv    uint8      `json:"priv"`
+	Waiting bool       `json:"waiting,omitempty"`
+	Stopped bool       `json:"stopped,omitempty"`
+	// CSRs holds the control and status registers by number.
+	CSRs map[uint32]uint64 `json:"csrs"`
+	// Instret and Count are the retired and executed instruction counts.
+	Instret uint64 `json:"instret"`
+	Count   uint64 `json:"count"`
+	// Reservation is the LR reservation's RAM offset, when valid.
+	Reservation *uint64 `json:"reservation,omitempty"`
+}
+
+// stateCSRs lists the CSRs State reports, in a fixed order.
+var stateCSRs = []uint32{
+	csrMstatus, csrMisa, csrMedeleg, csrMideleg, csrMie, csrMip, csrMtvec, csrMcounteren, csrMenvcfg,
+	csrMscratch, csrMepc, csrMcause, csrMtval, csrStvec, csrScounteren, csrSenvcfg, csrSscratch,
+	csrSepc, csrScause, csrStval, csrSatp, csrFcsr,
+}
+
+// State returns the hart's architectural state.
+func (h *Hart) State() State {
+	c := &h.csr
+	vals := []uint64{
+		h.status(), misaValue, c.medeleg, c.mideleg, c.mie, h.mip(), c.mtvec, c.mcounteren, c.menvcfg,
+		c.mscratch, c.mepc, c.mcause, c.mtval, c.stvec, c.scounteren, c.senvcfg, c.sscratch,
+		c.sepc, c.scause, c.stval, c.satp, uint64(c.frm)<<5 | uint64(c.fflags),
+	}
+	s := State{X: h.X, F: h.F, PC: h.PC, Priv: h.priv, Waiting: h.waiting, Stopped: h.stopped,
+		CSRs: make(map[uint32]uint64, len(stateCSRs)), Instret: h.Instret(), Count: h.count}
+	for i, n := range stateCSRs {
+		s.CSRs[n] = vals[i]
+	}
+	if h.resValid {
+		r := h.resAddr
+		s.Reservation = &r
+	}
+	return s
+}
+
+// AppendDigestInput appends the hart's state to b in a fixed binary form,
+// for hashing.
+func (h *Hart) AppendDigestInput(b []byte) []byte {
+	s := h.State()
+	put := func(v uint64) { b = binary.LittleEndian.AppendUint64(b, v) }
+	for _, v := range s.X {
+		put(v)
+	}
+	for _, v := range s.F {
+		put(v)
+	}
+	put(s.PC)
+	put(uint64(s.Priv))
+	put(b2u(s.Waiting) | b2u(s.Stopped)<<1)
+	for _, n := range stateCSRs {
+		put(s.CSRs[n])
+	}
+	put(s.Instret)
+	put(s.Count)
+	if s.Reservation != nil {
+		put(1)
+		put(*s.Reservation)
+	} else {
+		put(0)
+	}
+	for _, v := range h.csr.pmpcfg {
+		put(v)
+	}
+	for _, v := range h.csr.pmpaddr {
+		put(v)
+	}
+	return b
 }
