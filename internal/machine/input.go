@@ -133,6 +133,9 @@ func (m *Machine) applyInput() {
 				// The device takes its input in pollDevices.
 				n = len(ev.data)
 			}
+			if ev.kind == EventConsole {
+				m.logInput(EventConsole, 0, ev.data[:n])
+			}
 			if n < len(ev.data) {
 				ev.data = ev.data[n:]
 				return

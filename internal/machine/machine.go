@@ -33,6 +33,7 @@ const (
 	ExitLimit                    // the instruction limit was reached
 	ExitCanceled                 // the context was canceled (user quit)
 	ExitBareFail                 // a bare-metal program reported failure through HTIF
+	ExitDiverged                 // a replay stopped following its recording
 )
 
 func (k ExitKind) String() string {
@@ -51,6 +52,8 @@ func (k ExitKind) String() string {
 		return "canceled"
 	case ExitBareFail:
 		return "fail"
+	case ExitDiverged:
+		return "diverged"
 	}
 	return fmt.Sprintf("exit(%d)", int(k))
 }
@@ -98,6 +101,13 @@ type Config struct {
 	// VirtioConsole attaches a virtio console (hvc0); console input then
 	// goes to it rather than to the UART.
 	VirtioConsole bool
+	// Log, if set, receives every outside input the machine takes
+	// (recording).
+	Log InputLog `json:"-"`
+	// Script, if set, supplies recorded input in place of live input
+	// (replay): ConsoleIn is ignored, network interfaces are detached from
+	// the host, and virtio-rng's entropy comes from the script.
+	Script InputScript `json:"-"`
 	// MaxInstructions stops the machine after that many instructions (0: no limit).
 	MaxInstructions uint64
 	// Quantum is the number of instructions each hart runs per scheduling
@@ -141,6 +151,7 @@ type Machine struct {
 	in       inbox
 
 	exit     *Exit
+	err      error // why a run failed (replay divergence)
 	tohost   uint64 // physical address of the HTIF tohost word, or 0
 	fromhost uint64
 	dtbAddr  uint64
@@ -212,7 +223,7 @@ func New(cfg Config) (*Machine, error) {
 		m.Close()
 		return nil, err
 	}
-	if cfg.ConsoleIn != nil {
+	if cfg.ConsoleIn != nil && cfg.Script == nil {
 		m.in.readFrom(cfg.ConsoleIn, EventConsole)
 	}
 	return m, nil
@@ -313,8 +324,15 @@ func (m *Machine) Run(ctx context.Context) (Exit, error) {
 			}
 		}
 		m.rounds++
-		m.in.poll()
-		m.applyInput()
+		if m.cfg.Script != nil {
+			if err := m.applyScript(); err != nil {
+				m.fail(err)
+				break
+			}
+		} else {
+			m.in.poll()
+			m.applyInput()
+		}
 		m.pollDevices()
 
 		q := m.quantum
@@ -373,7 +391,7 @@ func (m *Machine) Run(ctx context.Context) (Exit, error) {
 	}
 	e := *m.exit
 	e.Instructions = m.Instructions()
-	return e, nil
+	return e, m.err
 }
 
 // idle handles a round in which no hart could run. It advances the clock to
@@ -381,6 +399,21 @@ func (m *Machine) Run(ctx context.Context) (Exit, error) {
 // stopped.
 func (m *Machine) idle(ctx context.Context, next uint64) bool {
 	m.console.Flush()
+	if m.cfg.Script != nil {
+		// Replay: recorded input due now is taken in the next round;
+		// otherwise time moves on to the next deadline or input.
+		if at, ok := m.nextScripted(); ok && at == m.now {
+			return true
+		} else if ok && at < next {
+			next = at
+		}
+		if next == ^uint64(0) {
+			m.stop(ExitHalted, 0)
+			return false
+		}
+		m.now = next
+		return true
+	}
 	if !m.in.open() {
 		if next == ^uint64(0) {
 			m.stop(ExitHalted, 0)

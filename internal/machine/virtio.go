@@ -111,9 +111,17 @@ func (m *Machine) addDevices() error {
 		}
 	}
 	for i, n := range m.cfg.Net {
-		be, err := openNetBackend(n)
-		if err != nil {
-			return fmt.Errorf("net %d: %w", i, err)
+		var be vnet.Backend
+		if m.cfg.Script != nil {
+			be = scriptedBackend{m: m, port: i, notify: make(chan struct{})}
+		} else {
+			var err error
+			if be, err = openNetBackend(n); err != nil {
+				return fmt.Errorf("net %d: %w", i, err)
+			}
+			if m.cfg.Log != nil {
+				be = recordedBackend{Backend: be, m: m, port: i}
+			}
 		}
 		var cfg vnet.Config
 		cfg.MAC = vnet.DefaultMAC
@@ -145,7 +153,7 @@ func (m *Machine) addDevices() error {
 		}
 	}
 	if m.cfg.RNG {
-		if err := m.attach(rng.New(hostEntropy{}, nil), nil); err != nil {
+		if err := m.attach(rng.New(entropy{m}, nil), nil); err != nil {
 			return err
 		}
 	}
