@@ -151,7 +151,7 @@ type Machine struct {
 	in       inbox
 
 	exit     *Exit
-	err      error // why a run failed (replay divergence)
+	err      error  // why a run failed (replay divergence)
 	tohost   uint64 // physical address of the HTIF tohost word, or 0
 	fromhost uint64
 	dtbAddr  uint64
