@@ -3,7 +3,11 @@ package machine_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,5 +96,33 @@ func TestRecordReplayEntropyAndConsole(t *testing.T) {
 	_, _, d3, _ := runWith(t, base)
 	if d3 == d1 {
 		t.Fatalf("a run with fresh entropy reached the same state")
+	}
+}
+
+// TestRecordReplayNetwork records a guest that gets a DHCP lease and
+// fetches a page from the host, then replays it with no network at all.
+func TestRecordReplayNetwork(t *testing.T) {
+	d := defaultAppliance(t)
+	page := bytes.Repeat([]byte("recorded page "), 3000)
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(page) }))
+	defer web.Close()
+	initrd := initrdWith(t, map[string][]byte{"/devcheck": crossCompile(t, "./guest/devcheck")})
+	base := machine.Config{CPUs: 1, Memory: 256 << 20, RNG: true, Kernel: readFile(t, d.KernelPath), Initrd: initrd,
+		Cmdline: fmt.Sprintf("console=ttyS0 quiet juice.selfcheck=0 juice.exec=/devcheck devcheck.fetch=%s/page",
+			strings.Replace(web.URL, "127.0.0.1", "10.0.2.2", 1)),
+		Net: []machine.NetConfig{{}}}
+	log := &memLog{}
+	rec := base
+	rec.Log = log
+	e1, out1, d1, err := runWith(t, rec)
+	if err != nil || !strings.Contains(out1, "devcheck: all ok") {
+		t.Fatalf("record: %v %v\n%s", e1.Kind, err, out1)
+	}
+	web.Close() // the replay must not need the host
+	play := base
+	play.Script = log
+	e2, out2, d2, err := runWith(t, play)
+	if err != nil || out1 != out2 || e1 != e2 || d1 != d2 {
+		t.Fatalf("replay: %v; exits %+v / %+v; digests equal %v; consoles equal %v\n%s", err, e1, e2, d1 == d2, out1 == out2, out2)
 	}
 }
