@@ -21,6 +21,7 @@ const (
 	exitReboot   = 120 // the guest asked for a reboot
 	exitPanic    = 121 // the guest kernel panicked
 	exitHalted   = 122 // the guest halted, or the instruction limit was reached
+	exitDiverged = 123 // a replay did not end where its recording did
 	exitError    = 125 // Juice itself failed: bad input or a VMM error
 	exitCanceled = 130 // the user quit (Ctrl-A x, SIGINT)
 )
@@ -53,6 +54,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newKernelCmd(), newDiskCmd(), newDefaultApplianceCmd())
+	root.AddCommand(newRunCmd(), newRecordCmd(), newReplayCmd(), newKernelCmd(), newDiskCmd(), newDefaultApplianceCmd())
 	return root
 }

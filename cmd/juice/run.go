@@ -22,37 +22,46 @@ import (
 // defaultCmdline is the kernel command line of the default appliance.
 const defaultCmdline = "console=ttyS0"
 
-// runFlags are the options shared by the commands that start a machine.
+// runSpec is what configures a machine from the command line: the options
+// shared by run and record. A recording carries it (resolved) in its header.
+type runSpec struct {
+	Kernel          string   `json:"kernel,omitempty"`
+	Initrd          string   `json:"initrd,omitempty"`
+	Cmdline         string   `json:"cmdline"`
+	Firmware        string   `json:"firmware,omitempty"`
+	Bare            string   `json:"bare,omitempty"`
+	CPUs            int      `json:"cpus"`
+	Memory          string   `json:"memory"`
+	MaxInstructions uint64   `json:"max_instructions,omitempty"`
+	Disks           []string `json:"disks,omitempty"`
+	Nets            []string `json:"nets,omitempty"`
+	Vsock           string   `json:"vsock,omitempty"`
+	NoRNG           bool     `json:"no_rng,omitempty"`
+	Console         string   `json:"console"`
+}
+
+// runFlags are the options of run and record.
 type runFlags struct {
-	kernel, initrd, cmdline string
-	firmware, bare          string
-	cpus                    int
-	memory                  string
-	stats                   string
-	maxInstructions         uint64
-	disks                   []string
-	nets                    []string
-	vsock                   string
-	noRNG                   bool
-	console                 string
+	runSpec
+	stats string
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.kernel, "kernel", "", "kernel `IMAGE` (RISC-V Linux Image or ELF); default: the default appliance")
-	fl.StringVar(&f.initrd, "initrd", "", "initial RAM file system `FILE`")
-	fl.StringVar(&f.cmdline, "append", "", "kernel command line `ARGS`")
-	fl.IntVar(&f.cpus, "cpus", 1, "number of harts `N`")
-	fl.StringVar(&f.memory, "memory", "256M", "RAM `SIZE` (e.g. 512M, 1G; a plain number is MiB)")
-	fl.StringVar(&f.firmware, "firmware", "", "M-mode firmware ELF `FILE` (e.g. OpenSBI fw_jump.elf) instead of Juice's SBI")
-	fl.StringVar(&f.bare, "bare", "", "run a bare-metal `ELF` from its entry in M-mode (HTIF tohost convention)")
+	fl.StringVar(&f.Kernel, "kernel", "", "kernel `IMAGE` (RISC-V Linux Image or ELF); default: the default appliance")
+	fl.StringVar(&f.Initrd, "initrd", "", "initial RAM file system `FILE`")
+	fl.StringVar(&f.Cmdline, "append", "", "kernel command line `ARGS`")
+	fl.IntVar(&f.CPUs, "cpus", 1, "number of harts `N`")
+	fl.StringVar(&f.Memory, "memory", "256M", "RAM `SIZE` (e.g. 512M, 1G; a plain number is MiB)")
+	fl.StringVar(&f.Firmware, "firmware", "", "M-mode firmware ELF `FILE` (e.g. OpenSBI fw_jump.elf) instead of Juice's SBI")
+	fl.StringVar(&f.Bare, "bare", "", "run a bare-metal `ELF` from its entry in M-mode (HTIF tohost convention)")
 	fl.StringVar(&f.stats, "stats", "", "write run statistics as JSON to `FILE`")
-	fl.Uint64Var(&f.maxInstructions, "max-instructions", 0, "stop after `N` instructions (0: no limit)")
-	fl.StringArrayVar(&f.disks, "disk", nil, "attach a virtio-blk disk: `FILE[,ro][,overlay=FILE][,serial=ID]` (repeatable)")
-	fl.StringArrayVar(&f.nets, "net", nil, "attach a virtio-net interface: `user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...` or tap=NAME (repeatable)")
-	fl.StringVar(&f.vsock, "vsock", "", "attach virtio-vsock with its host side on a Unix socket: `PATH[,cid=N]` (guest CID 3 by default)")
-	fl.BoolVar(&f.noRNG, "no-rng", false, "leave out the virtio-rng device")
-	fl.StringVar(&f.console, "console", "uart", "guest console device: `uart` (ttyS0) or virtio (hvc0)")
+	fl.Uint64Var(&f.MaxInstructions, "max-instructions", 0, "stop after `N` instructions (0: no limit)")
+	fl.StringArrayVar(&f.Disks, "disk", nil, "attach a virtio-blk disk: `FILE[,ro][,overlay=FILE][,serial=ID]` (repeatable)")
+	fl.StringArrayVar(&f.Nets, "net", nil, "attach a virtio-net interface: `user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...` or tap=NAME (repeatable)")
+	fl.StringVar(&f.Vsock, "vsock", "", "attach virtio-vsock with its host side on a Unix socket: `PATH[,cid=N]` (guest CID 3 by default)")
+	fl.BoolVar(&f.NoRNG, "no-rng", false, "leave out the virtio-rng device")
+	fl.StringVar(&f.Console, "console", "uart", "guest console device: `uart` (ttyS0) or virtio (hvc0)")
 }
 
 // parseNet parses a --net value: user[,hostfwd=RULE]... or tap=NAME.
@@ -153,81 +162,87 @@ func readInput(what, path string) ([]byte, error) {
 	return b, nil
 }
 
-// machineConfig turns the flags into a machine configuration, building the
-// default appliance when no kernel is given.
-func (f *runFlags) machineConfig(ctx context.Context) (machine.Config, error) {
+// resolve fills in what the spec leaves to defaults: with no kernel, the
+// default appliance (built if needed) and its command line.
+func (f *runSpec) resolve(ctx context.Context) error {
+	if f.Kernel != "" || f.Bare != "" {
+		return nil
+	}
+	if f.Initrd != "" {
+		return errors.New("--initrd needs --kernel")
+	}
+	d, err := appliance.BuildDefault(ctx, appliance.Options{
+		Kernel: kernel.BuildOptions{
+			Progress:     os.Stderr,
+			ShowProgress: term.IsTerminal(int(os.Stderr.Fd())),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("default appliance: %w", err)
+	}
+	f.Kernel, f.Initrd = d.KernelPath, d.InitrdPath
+	if f.Cmdline == "" {
+		f.Cmdline = defaultCmdline
+		if f.Console == "virtio" {
+			f.Cmdline = "earlycon=sbi console=hvc0"
+		}
+	}
+	return nil
+}
+
+// machineConfig turns a resolved spec into a machine configuration,
+// reading the kernel, initrd and firmware files.
+func (f *runSpec) machineConfig() (machine.Config, error) {
 	var cfg machine.Config
-	mem, err := parseSize(f.memory)
+	mem, err := parseSize(f.Memory)
 	if err != nil {
 		return cfg, err
 	}
-	cfg.CPUs, cfg.Memory, cfg.Cmdline = f.cpus, mem, f.cmdline
-	cfg.MaxInstructions = f.maxInstructions
-	for _, d := range f.disks {
+	cfg.CPUs, cfg.Memory, cfg.Cmdline = f.CPUs, mem, f.Cmdline
+	cfg.MaxInstructions = f.MaxInstructions
+	for _, d := range f.Disks {
 		dc, err := parseDisk(d)
 		if err != nil {
 			return cfg, err
 		}
 		cfg.Disks = append(cfg.Disks, dc)
 	}
-	for _, v := range f.nets {
+	for _, v := range f.Nets {
 		n, err := parseNet(v)
 		if err != nil {
 			return cfg, err
 		}
 		cfg.Net = append(cfg.Net, n)
 	}
-	if f.vsock != "" {
-		v, err := parseVsock(f.vsock)
+	if f.Vsock != "" {
+		v, err := parseVsock(f.Vsock)
 		if err != nil {
 			return cfg, err
 		}
 		cfg.Vsock = &v
 	}
-	cfg.RNG = !f.noRNG && f.bare == ""
-	switch f.console {
+	cfg.RNG = !f.NoRNG && f.Bare == ""
+	switch f.Console {
 	case "uart":
 	case "virtio":
 		cfg.VirtioConsole = true
 	default:
-		return cfg, fmt.Errorf("--console %q: want uart or virtio", f.console)
+		return cfg, fmt.Errorf("--console %q: want uart or virtio", f.Console)
 	}
-	if f.bare != "" {
-		if f.kernel != "" || f.initrd != "" || f.firmware != "" {
+	if f.Bare != "" {
+		if f.Kernel != "" || f.Initrd != "" || f.Firmware != "" {
 			return cfg, errors.New("--bare runs a program alone: drop --kernel, --initrd and --firmware")
 		}
-		cfg.Bare, err = readInput("bare", f.bare)
+		cfg.Bare, err = readInput("bare", f.Bare)
 		return cfg, err
 	}
-	kernelPath, initrdPath := f.kernel, f.initrd
-	if kernelPath == "" {
-		if initrdPath != "" {
-			return cfg, errors.New("--initrd needs --kernel")
-		}
-		d, err := appliance.BuildDefault(ctx, appliance.Options{
-			Kernel: kernel.BuildOptions{
-				Progress:     os.Stderr,
-				ShowProgress: term.IsTerminal(int(os.Stderr.Fd())),
-			},
-		})
-		if err != nil {
-			return cfg, fmt.Errorf("default appliance: %w", err)
-		}
-		kernelPath, initrdPath = d.KernelPath, d.InitrdPath
-		if cfg.Cmdline == "" {
-			cfg.Cmdline = defaultCmdline
-			if cfg.VirtioConsole {
-				cfg.Cmdline = "earlycon=sbi console=hvc0"
-			}
-		}
-	}
-	if cfg.Kernel, err = readInput("kernel", kernelPath); err != nil {
+	if cfg.Kernel, err = readInput("kernel", f.Kernel); err != nil {
 		return cfg, err
 	}
-	if cfg.Initrd, err = readInput("initrd", initrdPath); err != nil {
+	if cfg.Initrd, err = readInput("initrd", f.Initrd); err != nil {
 		return cfg, err
 	}
-	if cfg.Firmware, err = readInput("firmware", f.firmware); err != nil {
+	if cfg.Firmware, err = readInput("firmware", f.Firmware); err != nil {
 		return cfg, err
 	}
 	return cfg, nil
@@ -263,9 +278,21 @@ type stats struct {
 }
 
 func runMachine(ctx context.Context, f *runFlags) error {
-	cfg, err := f.machineConfig(ctx)
+	return runMachineWith(ctx, f, nil, nil)
+}
+
+// runMachineWith runs a machine with its console on this terminal; prepare
+// may adjust the configuration and done sees the machine when it stops.
+func runMachineWith(ctx context.Context, f *runFlags, prepare func(*machine.Config), done func(*machine.Machine, machine.Exit)) error {
+	if err := f.resolve(ctx); err != nil {
+		return err
+	}
+	cfg, err := f.machineConfig()
 	if err != nil {
 		return err
+	}
+	if prepare != nil {
+		prepare(&cfg)
 	}
 	start := time.Now() // from here on: loading, booting and running the guest
 	con, err := openConsole(os.Stdin, os.Stdout)
@@ -287,6 +314,9 @@ func runMachine(ctx context.Context, f *runFlags) error {
 	con.restore()
 	if err != nil {
 		return err
+	}
+	if done != nil {
+		done(m, e)
 	}
 	if err := m.Close(); err != nil {
 		return fmt.Errorf("closing devices: %w", err)

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/juicevm/juice/internal/machine"
+	"github.com/juicevm/juice/internal/replay"
+)
+
+// juiceVersion names this build in recordings.
+const juiceVersion = "0.1.0-dev"
+
+// Recorded input kinds in the file, by machine event kind.
+var toFileKind = map[machine.EventKind]replay.Kind{
+	machine.EventConsole: replay.KindConsole,
+	machine.EventEntropy: replay.KindEntropy,
+	machine.EventNet:     replay.KindNet,
+}
+
+// fileLog writes the machine's inputs to a recording; the first write
+// error sticks and is reported when the run ends.
+type fileLog struct {
+	w   *replay.Writer
+	err error
+	n   int
+}
+
+func (l *fileLog) Input(clock uint64, kind machine.EventKind, port int, data []byte) {
+	if l.err != nil {
+		return
+	}
+	l.n++
+	l.err = l.w.Write(replay.Event{At: clock, Kind: toFileKind[kind], Port: uint16(port), Data: data})
+}
+
+// inputFiles hashes the files a run depends on.
+func inputFiles(f *runSpec) ([]replay.InputFile, error) {
+	var out []replay.InputFile
+	add := func(role, path string) error {
+		if path == "" {
+			return nil
+		}
+		in, err := replay.HashFile(role, path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", role, err)
+		}
+		out = append(out, in)
+		return nil
+	}
+	for _, p := range [][2]string{{"kernel", f.Kernel}, {"initrd", f.Initrd}, {"firmware", f.Firmware}, {"bare", f.Bare}} {
+		if err := add(p[0], p[1]); err != nil {
+			return nil, err
+		}
+	}
+	for i, d := range f.Disks {
+		dc, err := parseDisk(d)
+		if err != nil {
+			return nil, err
+		}
+		if err := add(fmt.Sprintf("disk%d", i), dc.Path); err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(dc.Overlay); dc.Overlay != "" && err == nil {
+			if err := add(fmt.Sprintf("disk%d-overlay", i), dc.Overlay); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+func newRecordCmd() *cobra.Command {
+	var f runFlags
+	var out string
+	cmd := &cobra.Command{
+		Use:   "record -o FILE.jrr [run options]",
+		Short: "Run a virtual machine as juice run does, recording it for exact replay",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return errors.New("record: -o FILE.jrr is required")
+			}
+			if len(f.Vsock) > 0 {
+				return errors.New("record: vsock traffic cannot be recorded yet; drop --vsock")
+			}
+			ctx := cmd.Context()
+			if err := f.resolve(ctx); err != nil {
+				return err
+			}
+			inputs, err := inputFiles(&f.runSpec)
+			if err != nil {
+				return err
+			}
+			spec, err := json.Marshal(f.runSpec)
+			if err != nil {
+				return err
+			}
+			w, err := replay.Create(out, replay.Header{FormatVersion: replay.FormatVersion, JuiceVersion: juiceVersion,
+				Config: spec, Inputs: inputs})
+			if err != nil {
+				return err
+			}
+			log := &fileLog{w: w}
+			var end replay.End
+			runErr := runMachineWith(ctx, &f, func(cfg *machine.Config) { cfg.Log = log },
+				func(m *machine.Machine, e machine.Exit) {
+					d := m.Digest()
+					end = replay.End{Instructions: e.Instructions, Digest: hex.EncodeToString(d[:]), Exit: e.Kind.String(), ExitCode: exitCode(e)}
+				})
+			if err := errors.Join(log.err, w.Close(end)); err != nil {
+				return fmt.Errorf("record: writing %s: %w", out, err)
+			}
+			fmt.Fprintf(os.Stderr, "juice: recorded %d instructions, %d inputs, final digest %s to %s\n", end.Instructions, log.n, end.Digest, out)
+			return runErr
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write the recording to `FILE.jrr`")
+	f.register(cmd)
+	return cmd
+}
+
+// fileScript feeds a recording's inputs to the machine.
+type fileScript struct {
+	r    *replay.Reader
+	head *machine.Input
+	end  *replay.End
+	err  error
+}
+
+var fromFileKind = map[replay.Kind]machine.EventKind{
+	replay.KindConsole: machine.EventConsole,
+	replay.KindEntropy: machine.EventEntropy,
+	replay.KindNet:     machine.EventNet,
+}
+
+func (s *fileScript) Peek() (machine.Input, bool) {
+	for s.head == nil && s.end == nil && s.err == nil {
+		e, err := s.r.Next()
+		switch {
+		case err == io.EOF:
+			s.err = errors.New("the recording has no end record")
+		case err != nil:
+			s.err = err
+		case e.Kind == replay.KindEnd:
+			end, err := replay.DecodeEnd(e.Data)
+			if err != nil {
+				s.err = err
+			} else {
+				s.end = &end
+			}
+		case e.Kind == replay.KindDigest:
+			// Periodic digests are checked by a later version.
+		default:
+			k, ok := fromFileKind[e.Kind]
+			if !ok {
+				s.err = fmt.Errorf("event at clock %d has a kind this Juice cannot replay (%v)", e.At, e.Kind)
+				break
+			}
+			s.head = &machine.Input{Clock: e.At, Kind: k, Port: int(e.Port), Data: e.Data}
+		}
+	}
+	if s.head == nil {
+		return machine.Input{}, false
+	}
+	return *s.head, true
+}
+
+func (s *fileScript) Take() { s.head = nil }
+
+// checkInputs verifies that the files a recording names are unchanged.
+func checkInputs(inputs []replay.InputFile) error {
+	for _, in := range inputs {
+		now, err := replay.HashFile(in.Role, in.Path)
+		if err != nil {
+			return fmt.Errorf("replay: %s %s: %w", in.Role, in.Path, err)
+		}
+		if now.Size != in.Size || now.SHA256 != in.SHA256 {
+			return fmt.Errorf("replay: %s %s differs from the recording (sha256 %s, recorded %s): it was modified", in.Role, in.Path, short(now.SHA256), short(in.SHA256))
+		}
+	}
+	return nil
+}
+
+func short(h string) string {
+	if len(h) > 16 {
+		return h[:16]
+	}
+	return h
+}
+
+func newReplayCmd() *cobra.Command {
+	var info bool
+	cmd := &cobra.Command{
+		Use:   "replay FILE.jrr",
+		Short: "Re-execute a recording and check that it ends where the recording did",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if info {
+				return replayInfo(args[0])
+			}
+			return replayRun(cmd.Context(), args[0])
+		},
+	}
+	cmd.Flags().BoolVar(&info, "info", false, "summarise the recording instead of replaying it")
+	return cmd
+}
+
+func replayInfo(path string) error {
+	s, err := replay.Summarize(path)
+	if err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(s, "", "  ")
+	fmt.Println(string(b))
+	return nil
+}
+
+func replayRun(ctx context.Context, path string) error {
+	r, err := replay.Open(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	h := r.Header()
+	var f runFlags
+	if err := json.Unmarshal(h.Config, &f.runSpec); err != nil {
+		return fmt.Errorf("replay: %s: the configuration in the header is unreadable: %w", path, err)
+	}
+	if err := checkInputs(h.Inputs); err != nil {
+		return err
+	}
+	// Disks are replayed through throw-away overlays: the images stay as
+	// they were recorded from.
+	tmp, err := os.MkdirTemp("", "juice-replay")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	for i, d := range f.Disks {
+		dc, err := parseDisk(d)
+		if err != nil {
+			return err
+		}
+		if dc.Overlay != "" {
+			return errors.New("replay: disks recorded with an overlay cannot be replayed yet")
+		}
+		f.Disks[i] = fmt.Sprintf("%s,overlay=%s", d, filepath.Join(tmp, fmt.Sprintf("vd%d.ovl", i)))
+	}
+	script := &fileScript{r: r}
+	var exit machine.Exit
+	var digest [32]byte
+	runErr := runMachineWith(ctx, &f, func(cfg *machine.Config) { cfg.Script = script },
+		func(m *machine.Machine, e machine.Exit) { exit, digest = e, m.Digest() })
+	var es exitStatus
+	if errors.Is(runErr, machine.ErrDiverged) {
+		fmt.Fprintf(os.Stderr, "juice: %v\n", runErr)
+		return exitStatus{exitDiverged}
+	}
+	if runErr != nil && !errors.As(runErr, &es) {
+		return runErr
+	}
+	if script.end == nil && script.err == nil {
+		script.Peek() // read up to the end record
+	}
+	if script.err != nil {
+		return fmt.Errorf("replay: %s: %w", path, script.err)
+	}
+	if script.end == nil {
+		return fmt.Errorf("replay: %s: inputs remain that the replay never took (diverged at clock %d)", path, script.head.Clock)
+	}
+	got := hex.EncodeToString(digest[:])
+	if exit.Instructions != script.end.Instructions || got != script.end.Digest {
+		fmt.Fprintf(os.Stderr, "juice: replay diverged: %d instructions, digest %s; recorded %d instructions, digest %s\n",
+			exit.Instructions, got, script.end.Instructions, script.end.Digest)
+		return exitStatus{exitDiverged}
+	}
+	fmt.Fprintf(os.Stderr, "juice: replay matches the recording: %d instructions, digest %s\n", exit.Instructions, got)
+	return nil
+}

@@ -1,0 +1,206 @@
+// Package replay reads and writes Juice recordings (.jrr files): the
+// header that pins down a machine (configuration and input files by hash)
+// followed by every outside input the machine took, each at the
+// instruction count at which it entered, so that the run can be replayed
+// exactly. The byte layout is described in docs/replay-format.md.
+package replay
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"strconv"
+)
+
+// FormatVersion is the version of the recording format this package writes,
+// and the newest it reads.
+const FormatVersion = 1
+
+// oldestFormatVersion is the oldest format version this package reads.
+const oldestFormatVersion = 1
+
+// MaxDataLen is the largest Data an event may carry, and the largest header
+// a recording may have. Longer lengths in a file are reported as corruption.
+const MaxDataLen = 16 << 20
+
+// DigestLen is the length of the Data of a KindDigest event.
+const DigestLen = 32
+
+// Errors that the errors returned by this package wrap; use errors.Is.
+var (
+	// ErrTruncated means the recording stops before its end event, as a
+	// recording does when the recorder crashed or is still running.
+	ErrTruncated = errors.New("recording is truncated")
+	// ErrCorrupt means the recording is damaged (a checksum or a structural
+	// check failed).
+	ErrCorrupt = errors.New("recording is corrupt")
+	// ErrForeign means the file is not a Juice recording at all.
+	ErrForeign = errors.New("not a Juice recording")
+	// ErrVersion means the file is a Juice recording in a format version
+	// this Juice does not read.
+	ErrVersion = errors.New("unsupported recording format version")
+)
+
+// magic opens every recording.
+const magic = "JUICEREC"
+
+// trailerMagic ends every recording that was closed properly.
+const trailerMagic = "JUICEEND"
+
+// Sizes of the fixed parts of the layout.
+const (
+	prefixLen  = 8 + 4 + 4         // magic, version, header length
+	trailerLen = 8 + 8 + 4 + 4 + 8 // stream length, events, stream CRC, trailer CRC, magic
+)
+
+// castagnoli is the CRC-32C table. It is only ever read.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Header opens every recording.
+type Header struct {
+	// FormatVersion is the format version of the file; Create fills it in.
+	FormatVersion int `json:"format_version"`
+	// JuiceVersion is the version of Juice that made the recording.
+	JuiceVersion string `json:"juice_version"`
+	// Created is when the recording was made; informational only.
+	Created string `json:"created,omitempty"`
+	// Config is the full machine configuration, as the machine package
+	// serialises it.
+	Config json.RawMessage `json:"config"`
+	// Inputs are the kernel, initrd, firmware, disk images and overlays,
+	// by hash.
+	Inputs []InputFile `json:"inputs"`
+	// DigestInterval is the number of instructions between Digest events
+	// (0: none).
+	DigestInterval uint64 `json:"digest_interval"`
+}
+
+// InputFile identifies a file the machine was built from.
+type InputFile struct {
+	// Role says what the file is for ("kernel", "initrd", "disk0", ...).
+	Role string `json:"role"`
+	// Path is where the file was when recording.
+	Path string `json:"path"`
+	// Size is the file's length in bytes.
+	Size int64 `json:"size"`
+	// SHA256 is the lower-case hex SHA-256 of the file's contents.
+	SHA256 string `json:"sha256"`
+}
+
+// HashFile describes the file at path for a Header: its size and the SHA-256
+// of its contents, which it streams through the hash.
+func HashFile(role, path string) (InputFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return InputFile{}, fmt.Errorf("hashing %s file: %w", role, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return InputFile{}, fmt.Errorf("hashing %s file %s: %w", role, path, err)
+	}
+	return InputFile{Role: role, Path: path, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// Kind says what an Event is.
+type Kind uint8
+
+// The kinds of events.
+const (
+	// KindConsole is bytes the console took.
+	KindConsole Kind = 1
+	// KindEntropy is bytes given to virtio-rng.
+	KindEntropy Kind = 2
+	// KindNet is a frame a NIC took; Port is the NIC's index.
+	KindNet Kind = 3
+	// KindVsock is a vsock host event (opaque bytes).
+	KindVsock Kind = 4
+	// KindDigest is a machine-state digest; Data is its 32 bytes.
+	KindDigest Kind = 5
+	// KindEnd ends a recording; Data is the JSON of an End. Writer.Close
+	// writes it.
+	KindEnd Kind = 6
+)
+
+// String returns the kind's name as used in Summary.Events: "console",
+// "entropy", "net", "vsock", "digest", "end", or "kind(N)" for others.
+func (k Kind) String() string {
+	switch k {
+	case KindConsole:
+		return "console"
+	case KindEntropy:
+		return "entropy"
+	case KindNet:
+		return "net"
+	case KindVsock:
+		return "vsock"
+	case KindDigest:
+		return "digest"
+	case KindEnd:
+		return "end"
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// valid reports whether k is a kind this format version knows.
+func (k Kind) valid() bool { return k >= KindConsole && k <= KindEnd }
+
+// Event is one thing that happened at instruction count At (total
+// instructions executed by all harts).
+type Event struct {
+	// At is the instruction count at which the event entered the machine.
+	At uint64
+	// Kind says what the event is.
+	Kind Kind
+	// Port says which device of its kind took it (the NIC index for
+	// KindNet); 0 otherwise.
+	Port uint16
+	// Data is the event's bytes; at most MaxDataLen.
+	Data []byte
+}
+
+// End is how a recorded run ended; it is the Data of the KindEnd event.
+type End struct {
+	// Instructions is the total number of instructions executed by all
+	// harts; it is also the At of the KindEnd event.
+	Instructions uint64 `json:"instructions"`
+	// Digest is the hex machine-state digest at the end.
+	Digest string `json:"digest"`
+	// Exit says why the run ended ("poweroff", "reboot", "panic", ...).
+	Exit string `json:"exit"`
+	// ExitCode is the exit status juice gave.
+	ExitCode int `json:"exit_code"`
+}
+
+// DecodeEnd decodes the Data of a KindEnd event.
+func DecodeEnd(data []byte) (End, error) {
+	var e End
+	if err := strictUnmarshal(data, &e); err != nil {
+		return End{}, fmt.Errorf("decoding end event: %w", err)
+	}
+	return e, nil
+}
+
+// strictUnmarshal decodes one JSON value into v, refusing unknown fields and
+// trailing data.
+func strictUnmarshal(data []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if d.More() {
+		return errors.New("data after the JSON value")
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return errors.New("data after the JSON value")
+	}
+	return nil
+}
