@@ -235,12 +235,17 @@ func (r *Reader) next() (Event, error) {
 		if r.closed {
 			return corrupt(r.lastAt, "compressed stream ends early, though the recording was closed")
 		}
-		where := "after"
-		if !atStart {
-			where = "inside the event after"
+		where := fmt.Sprintf("after event %d (at %d)", idx-1, r.lastAt)
+		switch {
+		case idx == 0 && atStart:
+			where = "before its first event"
+		case idx == 0:
+			where = "inside its first event"
+		case !atStart:
+			where = fmt.Sprintf("inside the event after event %d (at %d)", idx-1, r.lastAt)
 		}
-		return fmt.Errorf("%s: recording stops %s event %d (at %d) without an end event (stream offset %d): %w",
-			r.name, where, int64(idx)-1, r.lastAt, r.off, ErrTruncated)
+		return fmt.Errorf("%s: recording stops %s without an end event (stream offset %d): %w",
+			r.name, where, r.off, ErrTruncated)
 	}
 
 	h := r.hdr[:0]
@@ -330,13 +335,19 @@ func (r *Reader) finish() error {
 	corrupt := func(format string, args ...any) error {
 		return fmt.Errorf("%s: after the end event (event %d, at %d): %s: %w", r.name, r.events-1, r.lastAt, fmt.Sprintf(format, args...), ErrCorrupt)
 	}
+	truncated := func(where string) error {
+		return fmt.Errorf("%s: recording stops %s, after its end event (event %d, at %d): %w", r.name, where, r.events-1, r.lastAt, ErrTruncated)
+	}
 	if _, err := r.br.ReadByte(); err == nil {
 		return corrupt("data follows the end event")
 	} else if err != io.EOF {
+		if !r.closed && errors.Is(err, io.ErrUnexpectedEOF) {
+			return truncated("inside its trailer")
+		}
 		return corrupt("decompressing: %v", err)
 	}
 	if !r.closed {
-		return corrupt("the recording has an end event but no valid trailer")
+		return truncated("before its trailer")
 	}
 	if _, err := io.Copy(io.Discard, r.raw); err != nil {
 		return fmt.Errorf("%s: reading recording: %w", r.name, err)

@@ -42,8 +42,9 @@ type Writer struct {
 	interval  time.Duration
 	lastFlush time.Time
 
-	scratch []byte
-	err     error // sticky: the first failure, or errClosed
+	scratch []byte  // a frame's fields before its data
+	sum     [4]byte // a frame's CRC
+	err     error   // sticky: the first failure, or errClosed
 }
 
 // errClosed is the sticky error of a closed Writer.
@@ -141,7 +142,9 @@ func (w *Writer) Write(e Event) error {
 	if err := w.writeFrame(e); err != nil {
 		return err
 	}
-	if now := w.now(); now.Sub(w.lastFlush) >= w.interval {
+	// time.Now carries a monotonic reading, so host clock steps do not
+	// matter; a negative interval (only from a replaced clock) flushes too.
+	if now := w.now(); now.Sub(w.lastFlush) >= w.interval || now.Before(w.lastFlush) {
 		w.lastFlush = now
 		return w.Flush()
 	}
@@ -178,9 +181,8 @@ func (w *Writer) writeFrame(e Event) error {
 	crc = crc32.Update(crc, castagnoli, b)
 	crc = crc32.Update(crc, castagnoli, e.Data)
 	w.scratch = b
-	var sum [4]byte
-	binary.LittleEndian.PutUint32(sum[:], crc)
-	for _, p := range [][]byte{b, e.Data, sum[:]} {
+	binary.LittleEndian.PutUint32(w.sum[:], crc)
+	for _, p := range [3][]byte{b, e.Data, w.sum[:]} {
 		if _, err := w.enc.Write(p); err != nil {
 			return w.fail(fmt.Errorf("recording %s: writing event %d: %w", w.path, w.events, err))
 		}
@@ -208,17 +210,18 @@ func (w *Writer) Flush() error {
 // Close writes the KindEnd event for end (at end.Instructions, which must
 // not be before the last event), ends the compressed stream, writes the
 // trailer that marks the recording complete, fsyncs and closes the file.
-// The Writer cannot be used afterwards.
+// The Writer cannot be used afterwards. If end is refused, Close still
+// flushes and closes the file, leaving a recording that reads as truncated.
 func (w *Writer) Close(end End) error {
 	if w.err != nil {
 		return w.stickyErr()
 	}
 	if end.Instructions < w.lastAt {
-		return fmt.Errorf("recording %s: end at %d comes before the last event, at %d", w.path, end.Instructions, w.lastAt)
+		return w.abandon(fmt.Errorf("recording %s: end at %d comes before the last event, at %d", w.path, end.Instructions, w.lastAt))
 	}
 	data, err := json.Marshal(end)
 	if err != nil {
-		return fmt.Errorf("recording %s: encoding end event: %w", w.path, err)
+		return w.abandon(fmt.Errorf("recording %s: encoding end event: %w", w.path, err))
 	}
 	if err := w.writeFrame(Event{At: end.Instructions, Kind: KindEnd, Data: data}); err != nil {
 		return err
@@ -260,6 +263,20 @@ func syncDir(dir string) {
 	}
 	_ = d.Sync()
 	_ = d.Close()
+}
+
+// abandon flushes what was written, closes the file without ending the
+// recording, and makes err the Writer's sticky error.
+func (w *Writer) abandon(err error) error {
+	if ferr := w.Flush(); ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	w.err = err
+	w.enc.Close()
+	if cerr := w.f.Close(); cerr != nil {
+		return errors.Join(err, fmt.Errorf("recording %s: closing: %w", w.path, cerr))
+	}
+	return err
 }
 
 // fail records err as the Writer's sticky error, releases the file, and
