@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -42,6 +43,13 @@ func (l *fileLog) Input(clock uint64, kind machine.EventKind, port int, data []b
 	l.err = l.w.Write(replay.Event{At: clock, Kind: toFileKind[kind], Port: uint16(port), Data: data})
 }
 
+func (l *fileLog) digest(clock uint64, d [32]byte) error {
+	if l.err == nil {
+		l.err = l.w.Write(replay.Event{At: clock, Kind: replay.KindDigest, Data: d[:]})
+	}
+	return nil
+}
+
 // inputFiles hashes the files a run depends on.
 func inputFiles(f *runSpec) ([]replay.InputFile, error) {
 	var out []replay.InputFile
@@ -81,6 +89,7 @@ func inputFiles(f *runSpec) ([]replay.InputFile, error) {
 func newRecordCmd() *cobra.Command {
 	var f runFlags
 	var out string
+	var digestEvery uint64
 	cmd := &cobra.Command{
 		Use:   "record -o FILE.jrr [run options]",
 		Short: "Run a virtual machine as juice run does, recording it for exact replay",
@@ -105,16 +114,19 @@ func newRecordCmd() *cobra.Command {
 				return err
 			}
 			w, err := replay.Create(out, replay.Header{FormatVersion: replay.FormatVersion, JuiceVersion: juiceVersion,
-				Config: spec, Inputs: inputs})
+				Config: spec, Inputs: inputs, DigestInterval: digestEvery})
 			if err != nil {
 				return err
 			}
 			log := &fileLog{w: w}
 			var end replay.End
-			runErr := runMachineWith(ctx, &f, func(cfg *machine.Config) { cfg.Log = log },
+			runErr := runMachineWith(ctx, &f, func(cfg *machine.Config) {
+				cfg.Log = log
+				cfg.DigestInterval, cfg.OnDigest = digestEvery, log.digest
+			},
 				func(m *machine.Machine, e machine.Exit) {
 					d := m.Digest()
-					end = replay.End{Instructions: e.Instructions, Digest: hex.EncodeToString(d[:]), Exit: e.Kind.String(), ExitCode: exitCode(e)}
+					end = replay.End{Instructions: e.Instructions, Clock: m.Clock(), Digest: hex.EncodeToString(d[:]), Exit: e.Kind.String(), ExitCode: exitCode(e)}
 				})
 			if err := errors.Join(log.err, w.Close(end)); err != nil {
 				return fmt.Errorf("record: writing %s: %w", out, err)
@@ -124,16 +136,19 @@ func newRecordCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the recording to `FILE.jrr`")
+	cmd.Flags().Uint64Var(&digestEvery, "digest-every", 10_000_000, "record a machine-state digest every `N` instructions of the clock (0: none)")
 	f.register(cmd)
 	return cmd
 }
 
-// fileScript feeds a recording's inputs to the machine.
+// fileScript feeds a recording's inputs to the machine and checks its
+// periodic state digests.
 type fileScript struct {
-	r    *replay.Reader
-	head *machine.Input
-	end  *replay.End
-	err  error
+	r       *replay.Reader
+	queue   []machine.Input
+	digests []replay.Event
+	end     *replay.End
+	err     error
 }
 
 var fromFileKind = map[replay.Kind]machine.EventKind{
@@ -142,39 +157,67 @@ var fromFileKind = map[replay.Kind]machine.EventKind{
 	replay.KindNet:     machine.EventNet,
 }
 
-func (s *fileScript) Peek() (machine.Input, bool) {
-	for s.head == nil && s.end == nil && s.err == nil {
-		e, err := s.r.Next()
-		switch {
-		case err == io.EOF:
-			s.err = errors.New("the recording has no end record")
-		case err != nil:
+// fill reads one more event; it returns false at the end or on an error.
+func (s *fileScript) fill() bool {
+	if s.end != nil || s.err != nil {
+		return false
+	}
+	e, err := s.r.Next()
+	switch {
+	case err == io.EOF:
+		s.err = errors.New("the recording has no end record")
+	case err != nil:
+		s.err = err
+	case e.Kind == replay.KindEnd:
+		end, err := replay.DecodeEnd(e.Data)
+		if err != nil {
 			s.err = err
-		case e.Kind == replay.KindEnd:
-			end, err := replay.DecodeEnd(e.Data)
-			if err != nil {
-				s.err = err
-			} else {
-				s.end = &end
-			}
-		case e.Kind == replay.KindDigest:
-			// Periodic digests are checked by a later version.
-		default:
-			k, ok := fromFileKind[e.Kind]
-			if !ok {
-				s.err = fmt.Errorf("event at clock %d has a kind this Juice cannot replay (%v)", e.At, e.Kind)
-				break
-			}
-			s.head = &machine.Input{Clock: e.At, Kind: k, Port: int(e.Port), Data: e.Data}
+		} else {
+			s.end = &end
 		}
+	case e.Kind == replay.KindDigest:
+		s.digests = append(s.digests, e)
+	default:
+		k, ok := fromFileKind[e.Kind]
+		if !ok {
+			s.err = fmt.Errorf("event at clock %d has a kind this Juice cannot replay (%v)", e.At, e.Kind)
+			return false
+		}
+		s.queue = append(s.queue, machine.Input{Clock: e.At, Kind: k, Port: int(e.Port), Data: e.Data})
 	}
-	if s.head == nil {
-		return machine.Input{}, false
-	}
-	return *s.head, true
+	return s.err == nil
 }
 
-func (s *fileScript) Take() { s.head = nil }
+func (s *fileScript) Peek() (machine.Input, bool) {
+	for len(s.queue) == 0 && s.fill() {
+	}
+	if len(s.queue) == 0 {
+		return machine.Input{}, false
+	}
+	return s.queue[0], true
+}
+
+func (s *fileScript) Take() { s.queue = s.queue[1:] }
+
+// checkDigest compares the machine's state digest at clock with the
+// recording's, if it has one there.
+func (s *fileScript) checkDigest(clock uint64, d [32]byte) error {
+	for (len(s.digests) == 0 || s.digests[len(s.digests)-1].At < clock) && s.fill() {
+	}
+	for len(s.digests) > 0 && s.digests[0].At < clock {
+		s.digests = s.digests[1:]
+	}
+	if len(s.digests) == 0 || s.digests[0].At != clock {
+		return nil
+	}
+	want := s.digests[0].Data
+	s.digests = s.digests[1:]
+	if !bytes.Equal(want, d[:]) {
+		return fmt.Errorf("%w: the machine state first differs at clock %d (instruction clock; digest %x, recorded %x)",
+			machine.ErrDiverged, clock, d[:8], want[:min(8, len(want))])
+	}
+	return nil
+}
 
 // checkInputs verifies that the files a recording names are unchanged.
 func checkInputs(inputs []replay.InputFile) error {
@@ -258,7 +301,10 @@ func replayRun(ctx context.Context, path string) error {
 	script := &fileScript{r: r}
 	var exit machine.Exit
 	var digest [32]byte
-	runErr := runMachineWith(ctx, &f, func(cfg *machine.Config) { cfg.Script = script },
+	runErr := runMachineWith(ctx, &f, func(cfg *machine.Config) {
+		cfg.Script = script
+		cfg.DigestInterval, cfg.OnDigest = h.DigestInterval, script.checkDigest
+	},
 		func(m *machine.Machine, e machine.Exit) { exit, digest = e, m.Digest() })
 	var es exitStatus
 	if errors.Is(runErr, machine.ErrDiverged) {
@@ -268,14 +314,14 @@ func replayRun(ctx context.Context, path string) error {
 	if runErr != nil && !errors.As(runErr, &es) {
 		return runErr
 	}
-	if script.end == nil && script.err == nil {
-		script.Peek() // read up to the end record
+	for script.fill() { // read up to the end record
 	}
 	if script.err != nil {
 		return fmt.Errorf("replay: %s: %w", path, script.err)
 	}
-	if script.end == nil {
-		return fmt.Errorf("replay: %s: inputs remain that the replay never took (diverged at clock %d)", path, script.head.Clock)
+	if len(script.queue) > 0 {
+		fmt.Fprintf(os.Stderr, "juice: replay diverged: recorded input at clock %d was never taken\n", script.queue[0].Clock)
+		return exitStatus{exitDiverged}
 	}
 	got := hex.EncodeToString(digest[:])
 	if exit.Instructions != script.end.Instructions || got != script.end.Digest {

@@ -108,6 +108,11 @@ type Config struct {
 	// (replay): ConsoleIn is ignored, network interfaces are detached from
 	// the host, and virtio-rng's entropy comes from the script.
 	Script InputScript `json:"-"`
+	// DigestInterval, if not zero, makes the machine take a StateDigest
+	// each time its clock passes a multiple of it and hand it to OnDigest;
+	// an error from OnDigest stops the machine (a replay divergence).
+	DigestInterval uint64                               `json:"-"`
+	OnDigest       func(clock uint64, d [32]byte) error `json:"-"`
 	// MaxInstructions stops the machine after that many instructions (0: no limit).
 	MaxInstructions uint64
 	// Quantum is the number of instructions each hart runs per scheduling
@@ -150,14 +155,15 @@ type Machine struct {
 	panicDet panicDetector
 	in       inbox
 
-	exit     *Exit
-	err      error  // why a run failed (replay divergence)
-	tohost   uint64 // physical address of the HTIF tohost word, or 0
-	fromhost uint64
-	dtbAddr  uint64
-	started  time.Time
-	rounds   uint64
-	kernelAt uint64
+	exit       *Exit
+	nextDigest uint64
+	err        error  // why a run failed (replay divergence)
+	tohost     uint64 // physical address of the HTIF tohost word, or 0
+	fromhost   uint64
+	dtbAddr    uint64
+	started    time.Time
+	rounds     uint64
+	kernelAt   uint64
 }
 
 // New builds a machine from its configuration: it allocates RAM, loads the
@@ -324,6 +330,13 @@ func (m *Machine) Run(ctx context.Context) (Exit, error) {
 			}
 		}
 		m.rounds++
+		if iv := m.cfg.DigestInterval; iv != 0 && m.cfg.OnDigest != nil && m.now >= m.nextDigest {
+			m.nextDigest = (m.now/iv + 1) * iv
+			if err := m.cfg.OnDigest(m.now, m.StateDigest()); err != nil {
+				m.fail(err)
+				break
+			}
+		}
 		if m.cfg.Script != nil {
 			if err := m.applyScript(); err != nil {
 				m.fail(err)

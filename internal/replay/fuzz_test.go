@@ -78,7 +78,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	h := Header{JuiceVersion: "fuzz", Config: []byte(`{"cpus":1}`), DigestInterval: 1 << 20}
 
 	complete := filepath.Join(dir, "complete.jrr")
-	writeFile(t, complete, h, events, &End{Instructions: 2 << 20, Exit: "poweroff"})
+	writeFile(t, complete, h, events, &End{Instructions: 2 << 20, Clock: 2 << 20, Exit: "poweroff"})
 	crashed := filepath.Join(dir, "crashed.jrr")
 	w, err := Create(crashed, h)
 	if err != nil {

@@ -315,8 +315,8 @@ func (r *Reader) next() (Event, error) {
 		if err != nil {
 			return Event{}, corrupt(at, "%v", err)
 		}
-		if end.Instructions != at {
-			return Event{}, corrupt(at, "end event says %d instructions", end.Instructions)
+		if end.Clock != at {
+			return Event{}, corrupt(at, "end event says clock %d", end.Clock)
 		}
 	}
 	r.events++
@@ -447,12 +447,12 @@ func Summarize(path string) (Summary, error) {
 			return s, err
 		}
 		s.Events[e.Kind.String()]++
-		s.Instructions = e.At
 		if e.Kind == KindEnd {
 			end, err := DecodeEnd(e.Data)
 			if err != nil { // Next has checked it already
 				return s, fmt.Errorf("%s: %w", path, err)
 			}
+			s.Instructions = end.Instructions
 			s.End = &end
 		}
 	}

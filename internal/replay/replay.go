@@ -169,8 +169,11 @@ type Event struct {
 // End is how a recorded run ended; it is the Data of the KindEnd event.
 type End struct {
 	// Instructions is the total number of instructions executed by all
-	// harts; it is also the At of the KindEnd event.
+	// harts.
 	Instructions uint64 `json:"instructions"`
+	// Clock is the machine's clock at the end (the clock that stamps
+	// events); it is also the At of the KindEnd event.
+	Clock uint64 `json:"clock"`
 	// Digest is the hex machine-state digest at the end.
 	Digest string `json:"digest"`
 	// Exit says why the run ended ("poweroff", "reboot", "panic", ...).

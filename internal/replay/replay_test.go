@@ -49,7 +49,7 @@ func sampleEvents() []Event {
 	}
 }
 
-var sampleEnd = End{Instructions: 1<<40 + 99, Digest: strings.Repeat("cd", 32), Exit: "poweroff", ExitCode: 3}
+var sampleEnd = End{Instructions: 1<<40 + 99, Clock: 1<<40 + 99, Digest: strings.Repeat("cd", 32), Exit: "poweroff", ExitCode: 3}
 
 func writeFile(t testing.TB, path string, h Header, events []Event, end *End) {
 	t.Helper()
@@ -457,13 +457,13 @@ func TestWriteRejects(t *testing.T) {
 	if err := w.Write(Event{At: 100, Kind: KindNet, Data: make([]byte, MaxDataLen)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(End{Instructions: 100}); err != nil {
+	if err := w.Close(End{Instructions: 100, Clock: 100}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Write(Event{At: 100, Kind: KindConsole}); err == nil {
 		t.Error("Write after Close succeeded")
 	}
-	if err := w.Close(End{Instructions: 100}); err == nil {
+	if err := w.Close(End{Instructions: 100, Clock: 100}); err == nil {
 		t.Error("second Close succeeded")
 	}
 	_, got, err := readPath(t, path)
@@ -489,7 +489,7 @@ func TestCloseRefused(t *testing.T) {
 	if err := w.Write(Event{At: 100, Kind: KindConsole, Data: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(End{Instructions: 99}); err == nil || !strings.Contains(err.Error(), "end at 99 comes before the last event, at 100") {
+	if err := w.Close(End{Instructions: 99, Clock: 99}); err == nil || !strings.Contains(err.Error(), "end at 99 comes before the last event, at 100") {
 		t.Errorf("Close accepted an end before the last event: %v", err)
 	}
 	if err := w.Write(Event{At: 100, Kind: KindConsole}); err == nil {
@@ -559,7 +559,7 @@ func TestCrash(t *testing.T) {
 		}
 	}
 	// And the recorder can still finish.
-	if err := w.Close(End{Instructions: at + 100}); err != nil {
+	if err := w.Close(End{Instructions: at + 100, Clock: at + 100}); err != nil {
 		t.Fatal(err)
 	}
 	if _, got, err := readPath(t, path); err != nil || len(got) != len(flushed)+11 {
@@ -577,7 +577,7 @@ func TestFlushRealClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close(End{Instructions: 10})
+	defer w.Close(End{Instructions: 10, Clock: 10})
 	w.Write(Event{At: 1, Kind: KindConsole, Data: []byte("a")})
 	time.Sleep(1100 * time.Millisecond)
 	w.Write(Event{At: 2, Kind: KindConsole, Data: []byte("b")})
@@ -618,7 +618,7 @@ func BenchmarkWrite(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			if err := w.Close(End{Instructions: at}); err != nil {
+			if err := w.Close(End{Instructions: at, Clock: at}); err != nil {
 				b.Fatal(err)
 			}
 		})

@@ -216,14 +216,14 @@ func (w *Writer) Close(end End) error {
 	if w.err != nil {
 		return w.stickyErr()
 	}
-	if end.Instructions < w.lastAt {
-		return w.abandon(fmt.Errorf("recording %s: end at %d comes before the last event, at %d", w.path, end.Instructions, w.lastAt))
+	if end.Clock < w.lastAt {
+		return w.abandon(fmt.Errorf("recording %s: end at %d comes before the last event, at %d", w.path, end.Clock, w.lastAt))
 	}
 	data, err := json.Marshal(end)
 	if err != nil {
 		return w.abandon(fmt.Errorf("recording %s: encoding end event: %w", w.path, err))
 	}
-	if err := w.writeFrame(Event{At: end.Instructions, Kind: KindEnd, Data: data}); err != nil {
+	if err := w.writeFrame(Event{At: end.Clock, Kind: KindEnd, Data: data}); err != nil {
 		return err
 	}
 	if err := w.enc.Close(); err != nil {
