@@ -67,8 +67,11 @@ func (f *fetcher) getBytes(ctx context.Context, url string, limit int64) ([]byte
 }
 
 // download streams url into the file path, reading at most limit bytes,
-// and returns the size and SHA-256 of what it wrote. label names the
-// download on the progress line.
+// and returns the size and SHA-256 of what it wrote. A body larger than
+// limit is not an error here: download returns its size (at least
+// limit+1) and no hash, so the caller's check against the signed size
+// reports the mismatch by name. label names the download on the progress
+// line.
 func (f *fetcher) download(ctx context.Context, url, path, label string, limit int64) (fileSum, error) {
 	resp, err := f.get(ctx, url)
 	if err != nil {
@@ -81,8 +84,10 @@ func (f *fetcher) download(ctx context.Context, url, path, label string, limit i
 	}
 	total := resp.ContentLength
 	if total > limit {
+		// Larger than signed: report the size, so the caller's check
+		// names the mismatch, without downloading it.
 		out.Close()
-		return fileSum{}, fmt.Errorf("downloading %s: %d bytes, more than the %d expected", url, total, limit)
+		return fileSum{Size: total}, nil
 	}
 	bar := f.progress.begin(label, total)
 	h := sha256.New()
@@ -97,8 +102,8 @@ func (f *fetcher) download(ctx context.Context, url, path, label string, limit i
 		}
 		return fileSum{}, fmt.Errorf("downloading %s: %w: %w", url, ErrUnavailable, err)
 	}
-	if n > limit {
-		return fileSum{}, fmt.Errorf("downloading %s: more than the %d bytes expected", url, limit)
+	if n > limit { // at least this large: more than signed
+		return fileSum{Size: n}, nil
 	}
 	if total >= 0 && n != total {
 		return fileSum{}, fmt.Errorf("downloading %s: got %d of %d bytes: %w", url, n, total, ErrUnavailable)
