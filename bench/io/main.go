@@ -123,23 +123,12 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	init, err := appliance.BuildInit(ctx, appliance.Options{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	b, err := appliance.NewInitramfs(init)
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := b.AddFile("/devcheck", 0o755, devcheck); err != nil {
-		log.Fatal(err)
-	}
 	dir, err := os.MkdirTemp("", "juice-iobench")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	initrd, err := appliance.WriteInitramfs(b, dir, false)
+	initrd, err := appliance.InitramfsWith(ctx, appliance.Options{}, dir, map[string][]byte{"/devcheck": devcheck})
 	if err != nil {
 		log.Fatal(err)
 	}

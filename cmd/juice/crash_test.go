@@ -39,19 +39,8 @@ func TestFlushedWriteSurvivesSIGKILL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	init, err := appliance.BuildInit(ctx, appliance.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := appliance.NewInitramfs(init)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.AddFile("/devcheck", 0o755, devcheck); err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	initrd, err := appliance.WriteInitramfs(b, dir, false)
+	initrd, err := appliance.InitramfsWith(ctx, appliance.Options{}, dir, map[string][]byte{"/devcheck": devcheck})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/juicevm/juice/internal/initramfs"
@@ -245,4 +246,29 @@ func WriteInitramfs(b *initramfs.Builder, dir string, gzip bool) (string, error)
 		return "", fmt.Errorf("appliance: writing initramfs %s: %w", path, werr)
 	}
 	return path, nil
+}
+
+// InitramfsWith writes, in dir, an initramfs holding Juice's init plus
+// extra files (guest path → contents, made executable), and returns its
+// path. Tests and benchmarks use it to run their own programs in a guest.
+func InitramfsWith(ctx context.Context, opts Options, dir string, files map[string][]byte) (string, error) {
+	init, err := BuildInit(ctx, opts)
+	if err != nil {
+		return "", err
+	}
+	b, err := NewInitramfs(init)
+	if err != nil {
+		return "", err
+	}
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := b.AddFile(name, 0o755, files[name]); err != nil {
+			return "", fmt.Errorf("initramfs: %s: %w", name, err)
+		}
+	}
+	return WriteInitramfs(b, dir, false)
 }

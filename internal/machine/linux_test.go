@@ -88,21 +88,7 @@ func readFile(t *testing.T, path string) []byte {
 // initrdWith returns the default appliance's initramfs with extra files.
 func initrdWith(t *testing.T, files map[string][]byte) []byte {
 	t.Helper()
-	ctx := context.Background()
-	init, err := appliance.BuildInit(ctx, appliance.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := appliance.NewInitramfs(init)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, data := range files {
-		if err := b.AddFile(name, 0o755, data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	path, err := appliance.WriteInitramfs(b, t.TempDir(), false)
+	path, err := appliance.InitramfsWith(context.Background(), appliance.Options{}, t.TempDir(), files)
 	if err != nil {
 		t.Fatal(err)
 	}
