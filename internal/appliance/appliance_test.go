@@ -3,6 +3,8 @@ package appliance
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -137,9 +139,30 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // boot runs QEMU's virt board until the guest powers off, failing the
-// test if it does not within the timeout.
+// test if it does not within the timeout. A guest panic reboots, which ends
+// QEMU at once (-no-reboot, panic=-1) instead of waiting for the timeout.
+//
+// QEMU runs its harts in parallel threads, and there, rarely, a Go program
+// faults inside the vDSO's clock_gettime (SIGSEGV in runtime.nanotime, seen
+// once in about twenty 4-hart boots; never on Juice). That one signature is
+// retried once, and logged, so the anchor's flake does not hide real
+// failures.
 func boot(t *testing.T, qemu, kernelPath, initrd, cmdline string, smp int) bootResult {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		res, err := bootOnce(qemu, kernelPath, initrd, cmdline+" panic=-1", smp)
+		if err != nil && attempt == 1 && strings.Contains(res.out, "SIGSEGV") && strings.Contains(res.out, "runtime.nanotime") {
+			t.Logf("QEMU guest faulted in the vDSO (known QEMU multi-thread flake); retrying once")
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v; output:\n%s", err, res.out)
+		}
+		return res
+	}
+}
+
+func bootOnce(qemu, kernelPath, initrd, cmdline string, smp int) (bootResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, qemu,
@@ -153,13 +176,15 @@ func boot(t *testing.T, qemu, kernelPath, initrd, cmdline string, smp int) bootR
 	start := time.Now()
 	err := cmd.Run()
 	res := bootResult{out: out.String(), elapsed: time.Since(start)}
-	if ctx.Err() != nil {
-		t.Fatalf("guest did not power off within 120s; output:\n%s", res.out)
+	switch {
+	case ctx.Err() != nil:
+		return res, errors.New("guest did not power off within 120s")
+	case err != nil:
+		return res, fmt.Errorf("qemu: %w", err)
+	case !strings.Contains(res.out, "reboot: Power down"):
+		return res, errors.New("the guest did not power off (it panicked or rebooted)")
 	}
-	if err != nil {
-		t.Fatalf("qemu: %v; output:\n%s", err, res.out)
-	}
-	return res
+	return res, nil
 }
 
 func TestBootDefaultQEMU(t *testing.T) {
