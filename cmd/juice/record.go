@@ -15,6 +15,7 @@ import (
 
 	"github.com/juicevm/juice/internal/machine"
 	"github.com/juicevm/juice/internal/replay"
+	"github.com/juicevm/juice/internal/riscv"
 )
 
 // juiceVersion names this build in recordings.
@@ -241,7 +242,8 @@ func short(h string) string {
 }
 
 func newReplayCmd() *cobra.Command {
-	var info bool
+	var info, asJSON bool
+	var until uint64
 	cmd := &cobra.Command{
 		Use:   "replay FILE.jrr",
 		Short: "Re-execute a recording and check that it ends where the recording did",
@@ -250,11 +252,37 @@ func newReplayCmd() *cobra.Command {
 			if info {
 				return replayInfo(args[0])
 			}
-			return replayRun(cmd.Context(), args[0])
+			return replayRun(cmd.Context(), args[0], until, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&info, "info", false, "summarise the recording instead of replaying it")
+	cmd.Flags().Uint64Var(&until, "until", 0, "stop at instruction count `N` and print each hart's pc and registers")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "with --until, print the harts' state as JSON")
 	return cmd
+}
+
+// printHarts prints each hart's pc and registers where a replay stopped.
+func printHarts(at uint64, harts []riscv.State, asJSON bool) error {
+	if asJSON {
+		b, err := json.MarshalIndent(struct {
+			Instructions uint64        `json:"instructions"`
+			Harts        []riscv.State `json:"harts"`
+		}{at, harts}, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Println(string(b))
+		return nil
+	}
+	fmt.Printf("stopped at instruction %d\n", at)
+	for i, h := range harts {
+		fmt.Printf("hart %d: pc %#016x priv %d instret %d\n", i, h.PC, h.Priv, h.Instret)
+		for r := 0; r < 32; r += 4 {
+			fmt.Printf("  x%-2d %#016x  x%-2d %#016x  x%-2d %#016x  x%-2d %#016x\n",
+				r, h.X[r], r+1, h.X[r+1], r+2, h.X[r+2], r+3, h.X[r+3])
+		}
+	}
+	return nil
 }
 
 func replayInfo(path string) error {
@@ -267,7 +295,7 @@ func replayInfo(path string) error {
 	return nil
 }
 
-func replayRun(ctx context.Context, path string) error {
+func replayRun(ctx context.Context, path string, until uint64, asJSON bool) error {
 	r, err := replay.Open(path)
 	if err != nil {
 		return err
@@ -301,11 +329,26 @@ func replayRun(ctx context.Context, path string) error {
 	script := &fileScript{r: r}
 	var exit machine.Exit
 	var digest [32]byte
+	var harts []riscv.State
 	runErr := runMachineWith(ctx, &f, func(cfg *machine.Config) {
 		cfg.Script = script
 		cfg.DigestInterval, cfg.OnDigest = h.DigestInterval, script.checkDigest
+		if until != 0 {
+			cfg.MaxInstructions = until
+		}
+		if asJSON {
+			cfg.Console = os.Stderr // stdout is for the JSON
+		}
 	},
-		func(m *machine.Machine, e machine.Exit) { exit, digest = e, m.Digest() })
+		func(m *machine.Machine, e machine.Exit) {
+			exit, digest = e, m.Digest()
+			for _, h := range m.Harts() {
+				harts = append(harts, h.State())
+			}
+		})
+	if until != 0 && exit.Kind == machine.ExitLimit {
+		return printHarts(exit.Instructions, harts, asJSON)
+	}
 	var es exitStatus
 	if errors.Is(runErr, machine.ErrDiverged) {
 		fmt.Fprintf(os.Stderr, "juice: %v\n", runErr)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -65,6 +66,16 @@ func TestRecordReplay(t *testing.T) {
 	info, _, code := runJuice(t, "replay", "--info", rec)
 	if code != 0 || !strings.Contains(info, `"entropy"`) {
 		t.Fatalf("--info: status %d\n%s", code, info)
+	}
+
+	// --until stops at an exact instruction count and reports the harts.
+	js, errs, code := runJuice(t, "replay", rec, "--until", "5000000", "--json")
+	var state struct {
+		Instructions uint64
+		Harts        []struct{ PC uint64 }
+	}
+	if code != 0 || json.Unmarshal([]byte(js), &state) != nil || state.Instructions != 5_000_000 || len(state.Harts) != 2 || state.Harts[0].PC == 0 {
+		t.Fatalf("--until: status %d, state %+v\n%s\n%s", code, state, js, errs)
 	}
 
 	// A flipped byte in the event stream is detected.

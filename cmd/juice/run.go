@@ -302,7 +302,9 @@ func runMachineWith(ctx context.Context, f *runFlags, prepare func(*machine.Conf
 	defer con.restore()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cfg.Console = con.out
+	if cfg.Console == nil { // prepare may have sent it elsewhere
+		cfg.Console = con.out
+	}
 	cfg.ConsoleIn = con.input(cancel)
 
 	m, err := machine.New(cfg)
