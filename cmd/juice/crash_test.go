@@ -50,7 +50,15 @@ func TestFlushedWriteSurvivesSIGKILL(t *testing.T) {
 	}
 
 	cmd := exec.Command(bin, "run", "--kernel", d.KernelPath, "--initrd", initrd, "--disk", img, "--no-rng",
-		"--append", "console=ttyS0 quiet juice.selfcheck=0 juice.exec=/devcheck devcheck.disk=/dev/vda devcheck.manifest=0")
+		"--append", "console=ttyS0 quiet juice.selfcheck=0 juice.exec=/devcheck devcheck.disk=/dev/vda devcheck.manifest=0 devcheck.hold=1")
+	// The guest holds right after its fsynced write, the file system still
+	// mounted; an open console input keeps Juice waiting (rather than
+	// halting) until the kill.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +70,7 @@ func TestFlushedWriteSurvivesSIGKILL(t *testing.T) {
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if strings.Contains(sc.Text(), "devcheck: disk wrote") {
+			if strings.Contains(sc.Text(), "devcheck: disk holding") {
 				cmd.Process.Signal(syscall.SIGKILL)
 				done <- true
 				io.Copy(io.Discard, out)

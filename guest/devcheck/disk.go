@@ -139,6 +139,12 @@ func (r *runner) diskWork(root string, cfg diskConfig) error {
 		return fmt.Errorf("reading back: %w", err)
 	}
 	r.infof("disk", "wrote %s/%s %d bytes sha256 %x", outDir, cfg.name, len(data), e.Sum)
+	if hold, _ := r.opts.flag("hold", false); hold {
+		// devcheck.hold=1: stop here, with the file system still mounted
+		// and only fsync behind the data, so a test can kill the VMM now.
+		r.infof("disk", "holding")
+		select {}
+	}
 	return nil
 }
 

@@ -198,7 +198,7 @@ func run(ctx context.Context, cmdline string, out io.Writer, sys system) int {
 	o := parseCmdline(cmdline)
 	r := &runner{ctx: ctx, opts: o, out: out, sys: sys, netErr: fmt.Errorf("the net step did not run")}
 	all := steps()
-	known := []string{"timeout"} // read by every step that waits
+	known := []string{"timeout", "hold"} // read by every step that waits; hold by disk
 	for _, s := range all {
 		known = append(known, s.keys...)
 	}
