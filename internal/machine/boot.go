@@ -204,7 +204,6 @@ func (m *Machine) load() error {
 		copy(m.ram[kernelAt-RAMBase:], cfg.Kernel)
 		kernelEnd, entry = kernelAt+h.imageSize, kernelAt
 	}
-	m.kernelAt = kernelAt
 
 	// The device tree goes at the top of RAM, the initrd below it.
 	var o dtbOptions

@@ -163,7 +163,6 @@ type Machine struct {
 	dtbAddr    uint64
 	started    time.Time
 	rounds     uint64
-	kernelAt   uint64
 }
 
 // New builds a machine from its configuration: it allocates RAM, loads the

@@ -476,7 +476,7 @@ func (h *Hart) takeInterrupt() bool {
 	return true
 }
 
-func (h *Hart) mret(pc uint64) bool {
+func (h *Hart) mret() bool {
 	if h.priv != PrivM {
 		return false
 	}
@@ -496,7 +496,7 @@ func (h *Hart) mret(pc uint64) bool {
 	return true
 }
 
-func (h *Hart) sret(pc uint64) bool {
+func (h *Hart) sret() bool {
 	if h.priv == PrivU || h.priv == PrivS && h.csr.mstatus&mstatusTSR != 0 {
 		return false
 	}

@@ -234,11 +234,11 @@ func (h *Hart) Run(budget uint64) uint64 {
 				h.exception(pc, CauseIllegal, uint64(d.Raw))
 			}
 		case opMRET:
-			if !h.mret(pc) {
+			if !h.mret() {
 				h.exception(pc, CauseIllegal, uint64(d.Raw))
 			}
 		case opSRET:
-			if !h.sret(pc) {
+			if !h.sret() {
 				h.exception(pc, CauseIllegal, uint64(d.Raw))
 			}
 		case opWFI:

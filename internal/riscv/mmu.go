@@ -140,8 +140,9 @@ func (h *Hart) fault(cause, tval uint64) (uint64, bool) {
 	return 0, false
 }
 
-// fetch reads the instruction bits at pc (32 bits, of which only the low
-// 16 matter for a compressed instruction).
+// fetchSlow reads the instruction bits at pc (32 bits, of which only the
+// low 16 matter for a compressed instruction) through the MMU, and caches
+// the page for the fast path in Run.
 func (h *Hart) fetchSlow(pc uint64) (uint32, bool) {
 	pa, ok := h.translate(pc, accessExec)
 	if !ok {
