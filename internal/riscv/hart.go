@@ -46,6 +46,12 @@ type Config struct {
 	Bus      Bus
 	Clock    Clock
 	Firmware Firmware // nil: M-mode code handles ECALLs itself
+	// Dirty, if set, is a bitmap of RAM pages (bit i = the 4 KiB page at
+	// RAM offset i<<12), shared by the harts of a machine, in which the
+	// hart sets the bit of every page it writes. Writes through the fast
+	// path are marked when the page enters the write TLB, so whoever clears
+	// bits must flush the harts' TLBs (FlushTLB) at the same time.
+	Dirty []uint64
 }
 
 const (
@@ -78,6 +84,11 @@ type Hart struct {
 	clock    Clock
 	firmware Firmware
 	hartID   uint64
+	dirty    []uint64
+
+	// debugWalk makes translate skip permission checks and A/D updates
+	// (debugger access).
+	debugWalk bool
 
 	// yield asks Run to return after the current instruction, so the
 	// machine can service devices and re-evaluate interrupts.
@@ -116,6 +127,7 @@ func New(cfg Config) *Hart {
 		clock:    cfg.Clock,
 		firmware: cfg.Firmware,
 		hartID:   cfg.HartID,
+		dirty:    cfg.Dirty,
 	}
 	h.Reset()
 	return h

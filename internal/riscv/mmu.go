@@ -95,6 +95,10 @@ func (h *Hart) translate(va uint64, a access) (uint64, bool) {
 			table = ppn << 12
 			continue
 		}
+		if h.debugWalk {
+			pageMask := uint64(1)<<shift - 1
+			return (ppn<<12)&^pageMask | va&pageMask, true
+		}
 		// Leaf: permissions.
 		switch a {
 		case accessExec:
@@ -129,6 +133,7 @@ func (h *Hart) translate(va uint64, a access) (uint64, bool) {
 		}
 		if pte&want != want {
 			binary.LittleEndian.PutUint64(h.ram[off:], pte|want)
+			h.markDirty(off)
 		}
 		return (ppn<<12)&^pageMask | va&pageMask, true
 	}
@@ -274,6 +279,7 @@ func (h *Hart) storeSlow(va uint64, size uint64, v uint64) bool {
 		if pageOff, ok := h.ramOffset(pa&^0xfff, 0x1000); ok {
 			h.tlbW[va>>12&(tlbSize-1)] = tlbEntry{tag: va >> 12, off: pageOff}
 		}
+		h.markDirty(off)
 		writeLE(h.ram[off:], size, v)
 		return true
 	}
@@ -303,7 +309,27 @@ func (h *Hart) amoAddr(va uint64, size uint64, a access) (uint64, bool) {
 	if !ok {
 		return h.fault(accessFaultCause(a), va)
 	}
+	if a == accessWrite {
+		h.markDirty(off)
+	}
 	return off, true
+}
+
+// markDirty records a write to the RAM page holding offset off.
+func (h *Hart) markDirty(off uint64) {
+	if h.dirty != nil {
+		h.dirty[off>>18] |= 1 << (off >> 12 & 63)
+	}
+}
+
+// Translate maps a virtual address to a physical one as the hart's current
+// translation would, for a debugger: it checks no permissions, sets no
+// A/D bits and raises nothing. ok is false when the address is not mapped.
+func (h *Hart) Translate(va uint64) (pa uint64, ok bool) {
+	h.debugWalk = true
+	pa, ok = h.translate(va, accessRead)
+	h.debugWalk = false
+	return pa, ok
 }
 
 func readLE(b []byte, size uint64) uint64 {
