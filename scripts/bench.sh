@@ -47,3 +47,4 @@ printf "   (%s guest instructions; MIPS over whole-process wall time)\n" "$n"
 printf "   ratio juice/qemu speed: %.2f\n" "$(echo "$qc / $jc" | bc -l)"
 
 go run ./bench/io -juice "$juice"
+go run ./bench/replay -juice "$juice" -runs "$RUNS"

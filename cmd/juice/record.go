@@ -21,6 +21,7 @@ var toFileKind = map[machine.EventKind]replay.Kind{
 	machine.EventConsole: replay.KindConsole,
 	machine.EventEntropy: replay.KindEntropy,
 	machine.EventNet:     replay.KindNet,
+	machine.EventVsock:   replay.KindVsock,
 }
 
 // fileLog writes the machine's inputs to a recording; the first write
@@ -39,9 +40,10 @@ func (l *fileLog) Input(clock uint64, kind machine.EventKind, port int, data []b
 	l.err = l.w.Write(replay.Event{At: clock, Kind: toFileKind[kind], Port: uint16(port), Data: data})
 }
 
-func (l *fileLog) digest(clock uint64, d [32]byte) error {
+func (l *fileLog) digest(s machine.Summary) error {
 	if l.err == nil {
-		l.err = l.w.Write(replay.Event{At: clock, Kind: replay.KindDigest, Data: d[:]})
+		b, _ := s.AppendBinary(nil)
+		l.err = l.w.Write(replay.Event{At: s.Clock, Kind: replay.KindDigest, Data: b})
 	}
 	return nil
 }
@@ -70,13 +72,16 @@ func inputFiles(f *runSpec) ([]replay.InputFile, error) {
 		if err != nil {
 			return nil, err
 		}
+		if !dc.ReadOnly && dc.Overlay == "" {
+			return nil, fmt.Errorf("record: disk %s is writable: a replay needs the contents it starts from, so make it read-only (%s,ro) or give it a new overlay (%s,overlay=FILE)", dc.Path, dc.Path, dc.Path)
+		}
+		if dc.Overlay != "" {
+			if _, err := os.Stat(dc.Overlay); err == nil {
+				return nil, fmt.Errorf("record: overlay %s already exists: a recording starts from a new, empty overlay (remove it, or name another)", dc.Overlay)
+			}
+		}
 		if err := add(fmt.Sprintf("disk%d", i), dc.Path); err != nil {
 			return nil, err
-		}
-		if _, err := os.Stat(dc.Overlay); dc.Overlay != "" && err == nil {
-			if err := add(fmt.Sprintf("disk%d-overlay", i), dc.Overlay); err != nil {
-				return nil, err
-			}
 		}
 	}
 	return out, nil
@@ -93,9 +98,6 @@ func newRecordCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				return errors.New("record: -o FILE.jrr is required")
-			}
-			if len(f.Vsock) > 0 {
-				return errors.New("record: vsock traffic cannot be recorded yet; drop --vsock")
 			}
 			ctx := cmd.Context()
 			if err := f.resolve(ctx); err != nil {
@@ -132,7 +134,7 @@ func newRecordCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the recording to `FILE.jrr`")
-	cmd.Flags().Uint64Var(&digestEvery, "digest-every", 10_000_000, "record a machine-state digest every `N` instructions of the clock (0: none)")
+	cmd.Flags().Uint64Var(&digestEvery, "digest-every", 20_000_000, "record a summary of the machine state every `N` instructions of the clock, for replays to check (0: none)")
 	f.register(cmd)
 	return cmd
 }

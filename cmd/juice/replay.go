@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -9,7 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"sort"
 
 	"github.com/spf13/cobra"
 
@@ -18,10 +17,14 @@ import (
 	"github.com/juicevm/juice/internal/riscv"
 )
 
+// fileScript feeds a recording's inputs to a replaying machine. It keeps
+// every input it has read, so that the machine can rewind it to an earlier
+// position when it returns to a checkpoint.
 type fileScript struct {
 	r       *replay.Reader
-	queue   []machine.Input
-	digests []replay.Event
+	inputs  []machine.Input // every input read so far
+	pos     int             // the next input to deliver
+	digests []replay.Event  // every digest read so far, by clock
 	end     *replay.End
 	err     error
 }
@@ -30,6 +33,7 @@ var fromFileKind = map[replay.Kind]machine.EventKind{
 	replay.KindConsole: machine.EventConsole,
 	replay.KindEntropy: machine.EventEntropy,
 	replay.KindNet:     machine.EventNet,
+	replay.KindVsock:   machine.EventVsock,
 }
 
 // fill reads one more event; it returns false at the end or on an error.
@@ -58,38 +62,70 @@ func (s *fileScript) fill() bool {
 			s.err = fmt.Errorf("event at clock %d has a kind this Juice cannot replay (%v)", e.At, e.Kind)
 			return false
 		}
-		s.queue = append(s.queue, machine.Input{Clock: e.At, Kind: k, Port: int(e.Port), Data: e.Data})
+		s.inputs = append(s.inputs, machine.Input{Clock: e.At, Kind: k, Port: int(e.Port), Data: e.Data})
 	}
 	return s.err == nil
 }
 
+// Peek implements machine.InputScript.
 func (s *fileScript) Peek() (machine.Input, bool) {
-	for len(s.queue) == 0 && s.fill() {
+	for s.pos >= len(s.inputs) && s.fill() {
 	}
-	if len(s.queue) == 0 {
+	if s.pos >= len(s.inputs) {
 		return machine.Input{}, false
 	}
-	return s.queue[0], true
+	return s.inputs[s.pos], true
 }
 
-func (s *fileScript) Take() { s.queue = s.queue[1:] }
+// Take implements machine.InputScript.
+func (s *fileScript) Take() { s.pos++ }
 
-// checkDigest compares the machine's state digest at clock with the
-// recording's, if it has one there.
-func (s *fileScript) checkDigest(clock uint64, d [32]byte) error {
+// Position implements machine.Rewinder.
+func (s *fileScript) Position() int { return s.pos }
+
+// Rewind implements machine.Rewinder.
+func (s *fileScript) Rewind(pos int) error {
+	for len(s.inputs) < pos && s.fill() {
+	}
+	if pos < 0 || pos > len(s.inputs) {
+		return fmt.Errorf("replay: no input at position %d (%d read)", pos, len(s.inputs))
+	}
+	s.pos = pos
+	return nil
+}
+
+// pending reports whether recorded input is left that the machine never
+// took.
+func (s *fileScript) pending() (machine.Input, bool) {
+	if s.pos < len(s.inputs) {
+		return s.inputs[s.pos], true
+	}
+	return machine.Input{}, false
+}
+
+// checkDigest compares the machine's state summary with the recording's
+// at the same clock, if it has one there, and says what differs.
+func (s *fileScript) checkDigest(got machine.Summary) error {
+	clock := got.Clock
 	for (len(s.digests) == 0 || s.digests[len(s.digests)-1].At < clock) && s.fill() {
 	}
-	for len(s.digests) > 0 && s.digests[0].At < clock {
-		s.digests = s.digests[1:]
-	}
-	if len(s.digests) == 0 || s.digests[0].At != clock {
+	i := sort.Search(len(s.digests), func(i int) bool { return s.digests[i].At >= clock })
+	if i == len(s.digests) || s.digests[i].At != clock {
 		return nil
 	}
-	want := s.digests[0].Data
-	s.digests = s.digests[1:]
-	if !bytes.Equal(want, d[:]) {
-		return fmt.Errorf("%w: the machine state first differs at clock %d (instruction clock; digest %x, recorded %x)",
-			machine.ErrDiverged, clock, d[:8], want[:min(8, len(want))])
+	want, err := machine.ParseSummary(clock, s.digests[i].Data)
+	if err != nil {
+		return fmt.Errorf("%w: the recording's state summary at clock %d is unreadable: %v", machine.ErrDiverged, clock, err)
+	}
+	if diff := got.Diff(want); diff != "" {
+		since := "the start"
+		if i > 0 {
+			if prev, err := machine.ParseSummary(s.digests[i-1].At, s.digests[i-1].Data); err == nil {
+				since = fmt.Sprintf("instruction %d (clock %d), where it last matched", prev.Instructions, prev.Clock)
+			}
+		}
+		return fmt.Errorf("%w at instruction %d (clock %d), somewhere after %s: %s",
+			machine.ErrDiverged, got.Instructions, clock, since, diff)
 	}
 	return nil
 }
@@ -118,6 +154,8 @@ func short(h string) string {
 func newReplayCmd() *cobra.Command {
 	var info, asJSON bool
 	var until uint64
+	var gdbAddr string
+	var opts replayOptions
 	cmd := &cobra.Command{
 		Use:   "replay FILE.jrr",
 		Short: "Re-execute a recording and check that it ends where the recording did",
@@ -126,12 +164,19 @@ func newReplayCmd() *cobra.Command {
 			if info {
 				return replayInfo(args[0])
 			}
-			return replayRun(cmd.Context(), args[0], until, asJSON)
+			if gdbAddr != "" {
+				return replayGDB(cmd.Context(), args[0], gdbAddr)
+			}
+			opts.until, opts.asJSON = until, asJSON
+			return replayRun(cmd.Context(), args[0], opts)
 		},
 	}
 	cmd.Flags().BoolVar(&info, "info", false, "summarise the recording instead of replaying it")
 	cmd.Flags().Uint64Var(&until, "until", 0, "stop at instruction count `N` and print each hart's pc and registers")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "with --until, print the harts' state as JSON")
+	cmd.Flags().Uint64Var(&opts.checkpointEvery, "checkpoint-every", 10_000_000, "while replaying, save the machine's state every `N` instructions in FILE.jrr.ckpt, from which --until starts (0: none)")
+	cmd.Flags().BoolVar(&opts.noCheckpoints, "no-checkpoints", false, "with --until, replay from the start even if FILE.jrr.ckpt has a state to start from")
+	cmd.Flags().StringVar(&gdbAddr, "gdb", "", "serve the gdb remote protocol on `ADDR` (host:port) and let gdb run the replay, backwards too")
 	return cmd
 }
 
@@ -169,62 +214,101 @@ func replayInfo(path string) error {
 	return nil
 }
 
-func replayRun(ctx context.Context, path string, until uint64, asJSON bool) error {
+// replaySetup is what a replay needs before its machine is built: the
+// open recording, the run configuration it was made with and the script
+// that feeds its inputs back.
+type replaySetup struct {
+	path   string
+	r      *replay.Reader
+	h      replay.Header
+	f      runFlags
+	script *fileScript
+}
+
+// openReplay opens a recording, reads its configuration and checks that
+// the files it names are unchanged.
+func openReplay(path string) (*replaySetup, error) {
 	r, err := replay.Open(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer r.Close()
-	h := r.Header()
-	var f runFlags
-	if err := json.Unmarshal(h.Config, &f.runSpec); err != nil {
-		return fmt.Errorf("replay: %s: the configuration in the header is unreadable: %w", path, err)
+	s := &replaySetup{path: path, r: r, h: r.Header(), script: &fileScript{r: r}}
+	if err := json.Unmarshal(s.h.Config, &s.f.runSpec); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("replay: %s: the configuration in the header is unreadable: %w", path, err)
 	}
-	if err := checkInputs(h.Inputs); err != nil {
-		return err
+	if err := checkInputs(s.h.Inputs); err != nil {
+		r.Close()
+		return nil, err
 	}
-	// Disks are replayed through throw-away overlays: the images stay as
-	// they were recorded from.
-	tmp, err := os.MkdirTemp("", "juice-replay")
+	return s, nil
+}
+
+// Close closes the recording.
+func (s *replaySetup) Close() error { return s.r.Close() }
+
+// prepare configures the replaying machine: recorded input in place of
+// live input, the recording's state summaries to check, and disks that
+// keep the guest's writes in memory over the images as they were when the
+// recording started (an overlay the recording created was empty then).
+func (s *replaySetup) prepare(cfg *machine.Config) {
+	cfg.Script = s.script
+	cfg.DigestInterval, cfg.OnDigest = s.h.DigestInterval, s.script.checkDigest
+	for i := range cfg.Disks {
+		cfg.Disks[i].Volatile = true
+		cfg.Disks[i].Overlay = ""
+	}
+}
+
+// replayOptions are the replay command's options.
+type replayOptions struct {
+	until           uint64
+	asJSON          bool
+	checkpointEvery uint64
+	noCheckpoints   bool
+}
+
+func replayRun(ctx context.Context, path string, o replayOptions) error {
+	until, asJSON := o.until, o.asJSON
+	s, err := openReplay(path)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	for i, d := range f.Disks {
-		dc, err := parseDisk(d)
-		if err != nil {
-			return err
-		}
-		if dc.Overlay != "" {
-			return errors.New("replay: disks recorded with an overlay cannot be replayed yet")
-		}
-		f.Disks[i] = fmt.Sprintf("%s,overlay=%s", d, filepath.Join(tmp, fmt.Sprintf("vd%d.ovl", i)))
-	}
-	script := &fileScript{r: r}
+	defer s.Close()
+	f, script := &s.f, s.script
 	var exit machine.Exit
 	var digest [32]byte
 	var harts []riscv.State
-	runErr := runMachineWith(ctx, &f, func(cfg *machine.Config) {
-		cfg.Script = script
-		cfg.DigestInterval, cfg.OnDigest = h.DigestInterval, script.checkDigest
-		if until != 0 {
-			cfg.MaxInstructions = until
-		}
+	ckpt := &replayCheckpoints{recording: path, every: o.checkpointEvery, use: !o.noCheckpoints, until: until,
+		note: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "juice: "+format+"\n", args...) }}
+	defer ckpt.abort()
+	runErr := runMachineHooks(ctx, f, runHooks{prepare: func(cfg *machine.Config) {
+		s.prepare(cfg)
 		if asJSON {
 			cfg.Console = os.Stderr // stdout is for the JSON
 		}
-	},
-		func(m *machine.Machine, e machine.Exit) {
-			exit, digest = e, m.Digest()
+	}, run: ckpt.run,
+		done: func(m *machine.Machine, e machine.Exit) {
+			exit = e
+			if until == 0 || e.Kind != machine.ExitLimit {
+				digest = m.Digest()
+			}
 			for _, h := range m.Harts() {
 				harts = append(harts, h.State())
 			}
-		})
+		}})
 	if until != 0 && exit.Kind == machine.ExitLimit {
 		return printHarts(exit.Instructions, harts, asJSON)
 	}
 	var es exitStatus
 	if errors.Is(runErr, machine.ErrDiverged) {
+		// A damaged recording, not the machine, may be why: read the
+		// rest of it and report the damage first.
+		for script.fill() {
+		}
+		if script.err != nil {
+			return fmt.Errorf("replay: %s: %w", path, script.err)
+		}
 		fmt.Fprintf(os.Stderr, "juice: %v\n", runErr)
 		return exitStatus{exitDiverged}
 	}
@@ -236,8 +320,8 @@ func replayRun(ctx context.Context, path string, until uint64, asJSON bool) erro
 	if script.err != nil {
 		return fmt.Errorf("replay: %s: %w", path, script.err)
 	}
-	if len(script.queue) > 0 {
-		fmt.Fprintf(os.Stderr, "juice: replay diverged: recorded input at clock %d was never taken\n", script.queue[0].Clock)
+	if in, ok := script.pending(); ok {
+		fmt.Fprintf(os.Stderr, "juice: replay diverged: recorded input at clock %d was never taken\n", in.Clock)
 		return exitStatus{exitDiverged}
 	}
 	got := hex.EncodeToString(digest[:])
@@ -246,6 +330,7 @@ func replayRun(ctx context.Context, path string, until uint64, asJSON bool) erro
 			exit.Instructions, got, script.end.Instructions, script.end.Digest)
 		return exitStatus{exitDiverged}
 	}
+	ckpt.finish(true)
 	fmt.Fprintf(os.Stderr, "juice: replay matches the recording: %d instructions, digest %s\n", exit.Instructions, got)
 	return nil
 }

@@ -2,15 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/juicevm/juice/internal/appliance"
+	"github.com/juicevm/juice/internal/replay"
 )
 
 func runJuice(t *testing.T, args ...string) (stdout, stderr string, code int) {
@@ -29,8 +35,9 @@ func runJuice(t *testing.T, args ...string) (stdout, stderr string, code int) {
 }
 
 // TestRecordReplay records the default appliance's boot (with host
-// entropy from virtio-rng) on 2 harts, replays it, and checks that a
-// tampered recording and a modified initrd are refused.
+// entropy from virtio-rng and a disk attached) on 2 harts, replays it, and
+// checks that a damaged recording, a forged one and modified input files
+// are each refused.
 func TestRecordReplay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots Linux; skipped in -short mode")
@@ -48,8 +55,13 @@ func TestRecordReplay(t *testing.T) {
 	if err := os.WriteFile(initrd, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	img := filepath.Join(dir, "disk.img")
+	disk := bytes.Repeat([]byte("juice disk block"), 1<<16)
+	if err := os.WriteFile(img, disk, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	rec := filepath.Join(dir, "boot.jrr")
-	out1, errs, code := runJuice(t, "record", "-o", rec, "--cpus", "2", "--kernel", d.KernelPath, "--initrd", initrd, "--append", "console=ttyS0")
+	out1, errs, code := runJuice(t, "record", "-o", rec, "--cpus", "2", "--kernel", d.KernelPath, "--initrd", initrd, "--disk", img+",ro", "--append", "console=ttyS0")
 	if code != 0 || !strings.Contains(out1, "juice: self-check ok") {
 		t.Fatalf("record: status %d\n%s\n%s", code, errs, out1)
 	}
@@ -78,28 +90,149 @@ func TestRecordReplay(t *testing.T) {
 		t.Fatalf("--until: status %d, state %+v\n%s\n%s", code, state, js, errs)
 	}
 
-	// A flipped byte in the event stream is detected.
+	// A flipped bit in the trailer, or in the middle of the event stream,
+	// is reported as damage.
 	raw, _ := os.ReadFile(rec)
-	bad := bytes.Clone(raw)
-	bad[len(bad)-20] ^= 0x40
-	tampered := filepath.Join(dir, "tampered.jrr")
-	os.WriteFile(tampered, bad, 0o644)
-	_, errs, code = runJuice(t, "replay", tampered)
-	if code == 0 || strings.Count(strings.TrimSpace(errs), "\n") > 1 {
-		t.Fatalf("tampered recording: status %d\n%s", code, errs)
+	eventsAt := 20 + int(binary.LittleEndian.Uint32(raw[12:]))
+	for _, off := range []int{len(raw) - 20, eventsAt + (len(raw)-32-eventsAt)/2} {
+		bad := bytes.Clone(raw)
+		bad[off] ^= 0x40
+		tampered := filepath.Join(dir, "tampered.jrr")
+		os.WriteFile(tampered, bad, 0o644)
+		_, errs, code = runJuice(t, "replay", tampered)
+		if code != exitError || !strings.Contains(errs, "corrupt") || strings.Count(strings.TrimSpace(errs), "\n") > 1 {
+			t.Fatalf("recording with a bit flipped at %d of %d: status %d\n%s", off, len(raw), code, errs)
+		}
 	}
 
-	// A modified input file is named.
+	// A forged recording, well-formed with every checksum right but one
+	// entropy byte changed, is caught as a divergence at a named
+	// instruction clock.
+	forged := filepath.Join(dir, "forged.jrr")
+	at := forge(t, rec, forged)
+	_, errs, code = runJuice(t, "replay", forged)
+	m := regexp.MustCompile(`(?:clock|instruction) (\d+)|(\d+) instructions`).FindStringSubmatch(errs)
+	if code != exitDiverged || m == nil || !strings.Contains(errs, "diverged") {
+		t.Fatalf("forged recording: status %d\n%s", code, errs)
+	}
+	if n, _ := strconv.ParseUint(m[1]+m[2], 10, 64); n < at {
+		t.Fatalf("forged entropy at clock %d reported at %d:\n%s", at, n, errs)
+	}
+	t.Logf("forged entropy at clock %d: %s", at, strings.TrimSpace(errs))
+
+	// Modified input files are named: the initrd, and a disk image.
 	data[len(data)-1] ^= 1
 	os.WriteFile(initrd, data, 0o644)
 	_, errs, code = runJuice(t, "replay", rec)
 	if code != exitError || !strings.Contains(errs, "initrd") || !strings.Contains(errs, "modified") {
 		t.Fatalf("modified initrd: status %d\n%s", code, errs)
 	}
+	data[len(data)-1] ^= 1
+	os.WriteFile(initrd, data, 0o644)
+	disk[12345] ^= 1
+	os.WriteFile(img, disk, 0o644)
+	_, errs, code = runJuice(t, "replay", rec)
+	if code != exitError || !strings.Contains(errs, "disk0 "+img) || !strings.Contains(errs, "modified") {
+		t.Fatalf("modified disk image: status %d\n%s", code, errs)
+	}
 
 	// Not a recording at all.
 	_, errs, code = runJuice(t, "replay", d.KernelPath)
 	if code != exitError || strings.Contains(errs, "goroutine") {
 		t.Fatalf("foreign file: status %d\n%s", code, errs)
+	}
+}
+
+// forge copies the recording at from to to with the first byte of its
+// first entropy event flipped, through the recording writer, so that every
+// checksum is right. It returns the clock of the changed event.
+func forge(t *testing.T, from, to string) uint64 {
+	t.Helper()
+	r, err := replay.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w, err := replay.Create(to, r.Header())
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := uint64(0)
+	for {
+		e, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Kind == replay.KindEnd {
+			end, err := replay.DecodeEnd(e.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(end); err != nil {
+				t.Fatal(err)
+			}
+			if at == 0 {
+				t.Fatal("the recording has no entropy to forge")
+			}
+			return at
+		}
+		if e.Kind == replay.KindEntropy && at == 0 {
+			e.Data = bytes.Clone(e.Data)
+			e.Data[0] ^= 1
+			at = e.At
+		}
+		if err := w.Write(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("the recording has no end")
+	return 0
+}
+
+// TestRecordReplayRace records a racy program on 4 harts: goroutines that
+// increment a shared counter and append to a shared log without
+// synchronisation (guest/racecheck). The replay must print the same counts
+// and log hash and end in the same state; and the program must really have
+// raced (lost updates), or the test would prove nothing.
+func TestRecordReplayRace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots Linux; skipped in -short mode")
+	}
+	ctx := context.Background()
+	d, err := appliance.BuildDefault(ctx, appliance.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := appliance.ModuleRoot(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := appliance.CrossCompile(ctx, "go", root, "./guest/racecheck")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	initrd, err := appliance.InitramfsWith(ctx, appliance.Options{}, dir, map[string][]byte{"/racecheck": prog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := filepath.Join(dir, "race.jrr")
+	out1, errs, code := runJuice(t, "record", "-o", rec, "--cpus", "4", "--kernel", d.KernelPath, "--initrd", initrd,
+		"--append", "console=ttyS0 quiet juice.selfcheck=0 juice.exec=/racecheck")
+	m := regexp.MustCompile(`racecheck: counter (\d+) of (\d+) \(lost (\d+)\)\s+racecheck: log .*\(lost (\d+)\), sha256 [0-9a-f]{64}`).FindStringSubmatch(out1)
+	if code != 0 || m == nil {
+		t.Fatalf("record: status %d\n%s\n%s", code, errs, out1)
+	}
+	if m[3] == "0" && m[4] == "0" {
+		t.Fatalf("racecheck lost no update: it did not race\n%s", out1)
+	}
+	t.Logf("recorded: counter %s of %s, %s increments and %s log entries lost", m[1], m[2], m[3], m[4])
+
+	out2, errs, code := runJuice(t, "replay", rec)
+	if code != 0 || out2 != out1 || !strings.Contains(errs, "replay matches") {
+		t.Fatalf("replay: status %d, console identical %v\n%s\n%s", code, out1 == out2, errs, out2)
 	}
 }

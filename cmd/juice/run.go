@@ -284,6 +284,23 @@ func runMachine(ctx context.Context, f *runFlags) error {
 // runMachineWith runs a machine with its console on this terminal; prepare
 // may adjust the configuration and done sees the machine when it stops.
 func runMachineWith(ctx context.Context, f *runFlags, prepare func(*machine.Config), done func(*machine.Machine, machine.Exit)) error {
+	return runMachineHooks(ctx, f, runHooks{prepare: prepare, done: done})
+}
+
+// runHooks let a command adjust how runMachineHooks runs a machine; each
+// may be nil.
+type runHooks struct {
+	// prepare adjusts the configuration before the machine is built.
+	prepare func(*machine.Config)
+	// run runs the machine in place of m.Run.
+	run func(context.Context, *machine.Machine) (machine.Exit, error)
+	// done sees the machine when it stops.
+	done func(*machine.Machine, machine.Exit)
+}
+
+// runMachineHooks is runMachineWith with every hook.
+func runMachineHooks(ctx context.Context, f *runFlags, hooks runHooks) error {
+	prepare, done := hooks.prepare, hooks.done
 	if err := f.resolve(ctx); err != nil {
 		return err
 	}
@@ -312,7 +329,11 @@ func runMachineWith(ctx context.Context, f *runFlags, prepare func(*machine.Conf
 		return err
 	}
 	defer m.Close()
-	e, err := m.Run(ctx)
+	run := hooks.run
+	if run == nil {
+		run = func(ctx context.Context, m *machine.Machine) (machine.Exit, error) { return m.Run(ctx) }
+	}
+	e, err := run(ctx, m)
 	con.restore()
 	if err != nil {
 		return err

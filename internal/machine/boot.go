@@ -135,6 +135,7 @@ func (m *Machine) loadELF(what string, b []byte, relocate bool, base uint64) (lo
 		}
 		copy(m.ram[off:], data)
 		clear(m.ram[off+p.Filesz : off+p.Memsz])
+		m.markDirty(off, p.Memsz)
 		out.low, out.high = min(out.low, pa), max(out.high, pa+p.Memsz)
 	}
 	out.entry = f.Entry
@@ -202,6 +203,7 @@ func (m *Machine) load() error {
 			return fmt.Errorf("memory: %d MiB is too small for the kernel (its image takes %d MiB from %#x)", len(m.ram)>>20, h.imageSize>>20, kernelAt)
 		}
 		copy(m.ram[kernelAt-RAMBase:], cfg.Kernel)
+		m.markDirty(kernelAt-RAMBase, uint64(len(cfg.Kernel)))
 		kernelEnd, entry = kernelAt+h.imageSize, kernelAt
 	}
 
@@ -220,6 +222,7 @@ func (m *Machine) load() error {
 		}
 		start := (top - need) &^ (pageSize - 1)
 		copy(m.ram[start-RAMBase:], cfg.Initrd)
+		m.markDirty(start-RAMBase, uint64(len(cfg.Initrd)))
 		o = dtbOptions{initrdStart: start, initrdEnd: start + need}
 	}
 	dtb, err := m.placeDTB(o, dtbTop)
@@ -272,6 +275,7 @@ func (m *Machine) placeDTB(o dtbOptions, top uint64) (uint64, error) {
 		return 0, errors.New("memory: too small for the device tree")
 	}
 	copy(m.ram[addr-RAMBase:], b)
+	m.markDirty(addr-RAMBase, uint64(len(b)))
 	m.dtbAddr = addr
 	return addr, nil
 }
@@ -298,8 +302,10 @@ func (m *Machine) checkHTIF() {
 	case dev == 1 && cmd == 1: // console putchar
 		m.consoleOut(byte(v))
 		binary.LittleEndian.PutUint64(m.ram[off:], 0)
+		m.markDirty(off, 8)
 		if f := m.fromhost - RAMBase; m.fromhost >= RAMBase && f+8 <= uint64(len(m.ram)) {
 			binary.LittleEndian.PutUint64(m.ram[f:], 1<<56|1<<48) // acknowledge
+			m.markDirty(f, 8)
 		}
 	default:
 		m.stop(ExitBareFail, -1)

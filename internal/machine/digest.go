@@ -1,8 +1,12 @@
 package machine
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	mathbits "math/bits"
+
+	"github.com/juicevm/juice/internal/snapshot"
 )
 
 // Clock returns the machine's instruction clock: the number of
@@ -12,16 +16,11 @@ import (
 func (m *Machine) Clock() uint64 { return m.now }
 
 // Digest returns a SHA-256 digest of the machine's guest-visible state:
-// the clock, every hart's architectural state, RAM and the state of the
-// board's devices. Two runs that agree on it are indistinguishable to the
+// the clock, every hart's architectural state, the state of the board's
+// devices and virtio transports, and RAM (the index and content of each
+// page that is not all zero). Two runs that agree on it are indistinguishable to the
 // guest from then on, given the same input.
-func (m *Machine) Digest() [32]byte { return m.digest(true) }
-
-// StateDigest is Digest without RAM: cheap enough to take every few
-// million instructions, to find where two runs part.
-func (m *Machine) StateDigest() [32]byte { return m.digest(false) }
-
-func (m *Machine) digest(withRAM bool) [32]byte {
+func (m *Machine) Digest() [32]byte {
 	d := sha256.New()
 	var b []byte
 	put := func(v uint64) { b = binary.LittleEndian.AppendUint64(b, v) }
@@ -53,8 +52,27 @@ func (m *Machine) digest(withRAM bool) [32]byte {
 	put(uint64(len(u.rx)))
 	b = append(b, u.rx...)
 	d.Write(b)
-	if withRAM {
-		d.Write(m.ram)
+	var e snapshot.Encoder
+	for _, s := range m.slots {
+		s.transport.SaveState(&e)
+	}
+	d.Write(e.Bytes())
+	// RAM: the index and content of every page that is not all zero.
+	// Pages never written are zero and not even read (reading them would
+	// make the host map them).
+	var zero [pageSize]byte
+	for w := range m.dirty {
+		bits := m.dirty[w] | m.touched[w]
+		for bits != 0 {
+			p := uint64(w*64 + mathbits.TrailingZeros64(bits))
+			bits &= bits - 1
+			page := m.ram[p*pageSize : (p+1)*pageSize]
+			if bytes.Equal(page, zero[:]) {
+				continue
+			}
+			d.Write(binary.LittleEndian.AppendUint64(nil, p))
+			d.Write(page)
+		}
 	}
 	var sum [32]byte
 	d.Sum(sum[:0])

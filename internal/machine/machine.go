@@ -34,6 +34,7 @@ const (
 	ExitCanceled                 // the context was canceled (user quit)
 	ExitBareFail                 // a bare-metal program reported failure through HTIF
 	ExitDiverged                 // a replay stopped following its recording
+	ExitBreak                    // the step hook paused the machine (RunTo)
 )
 
 func (k ExitKind) String() string {
@@ -54,6 +55,8 @@ func (k ExitKind) String() string {
 		return "fail"
 	case ExitDiverged:
 		return "diverged"
+	case ExitBreak:
+		return "break"
 	}
 	return fmt.Sprintf("exit(%d)", int(k))
 }
@@ -108,11 +111,12 @@ type Config struct {
 	// (replay): ConsoleIn is ignored, network interfaces are detached from
 	// the host, and virtio-rng's entropy comes from the script.
 	Script InputScript `json:"-"`
-	// DigestInterval, if not zero, makes the machine take a StateDigest
-	// each time its clock passes a multiple of it and hand it to OnDigest;
-	// an error from OnDigest stops the machine (a replay divergence).
-	DigestInterval uint64                               `json:"-"`
-	OnDigest       func(clock uint64, d [32]byte) error `json:"-"`
+	// DigestInterval, if not zero, makes the machine take a Summary of its
+	// state each time its clock passes a multiple of it and hand it to
+	// OnDigest; an error from OnDigest stops the machine (a replay
+	// divergence).
+	DigestInterval uint64              `json:"-"`
+	OnDigest       func(Summary) error `json:"-"`
 	// MaxInstructions stops the machine after that many instructions (0: no limit).
 	MaxInstructions uint64
 	// Quantum is the number of instructions each hart runs per scheduling
@@ -150,6 +154,16 @@ type Machine struct {
 	// each hart has had the opportunity to execute.
 	now     uint64
 	quantum uint64
+	rd      round
+	hook    func(hart int, pc uint64) bool
+
+	// dirty marks the RAM pages written since the last checkpoint taken
+	// or restored (base); timeline holds the checkpoints in instruction
+	// order.
+	dirty    []uint64
+	touched  []uint64 // pages written before the last clearDirty
+	timeline []*Checkpoint
+	base     *Checkpoint
 
 	console  *bufio.Writer
 	panicDet panicDetector
@@ -191,6 +205,8 @@ func New(cfg Config) (*Machine, error) {
 		ram:     make([]byte, cfg.Memory),
 		quantum: cfg.Quantum,
 		console: bufio.NewWriterSize(cfg.Console, 64<<10),
+		dirty:   make([]uint64, (cfg.Memory/pageSize+63)/64),
+		touched: make([]uint64, (cfg.Memory/pageSize+63)/64),
 	}
 	if m.quantum == 0 {
 		m.quantum = DefaultQuantum
@@ -222,6 +238,7 @@ func New(cfg Config) (*Machine, error) {
 			Bus:      m,
 			Clock:    m,
 			Firmware: fw,
+			Dirty:    m.dirty,
 		}))
 	}
 	if err := m.load(); err != nil {
@@ -316,68 +333,104 @@ func (m *Machine) updateTimer(i int) {
 // Run runs the machine until it stops, the instruction limit is reached or
 // ctx is canceled.
 func (m *Machine) Run(ctx context.Context) (Exit, error) {
-	m.started = time.Now()
+	e, err := m.run(ctx, m.cfg.MaxInstructions)
+	if e.Kind == ExitLimit && m.exit == nil {
+		m.stop(ExitLimit, 0)
+	}
+	return e, err
+}
+
+// RunTo runs until the machine has executed exactly n instructions in all
+// (see Instructions), following the very schedule an uninterrupted Run
+// follows: it may pause in the middle of a hart's share of a scheduling
+// round, and a later RunTo resumes there, so pausing never changes the
+// execution. It returns an Exit of kind ExitLimit when it reached n,
+// ExitBreak when the step hook asked to stop, or the kind that stopped
+// the machine.
+func (m *Machine) RunTo(ctx context.Context, n uint64) (Exit, error) {
+	if n == 0 {
+		n = ^uint64(0)
+	}
+	return m.run(ctx, n)
+}
+
+// SetStepHook installs f, which the machine calls before each instruction
+// a hart is about to execute (after the hart took any pending interrupt),
+// with the hart's index and pc. When f returns true the machine pauses
+// before that instruction: RunTo returns ExitBreak. While a hook is set
+// the harts run one instruction at a time, which is slower but executes
+// the same instructions in the same order; nil removes the hook.
+func (m *Machine) SetStepHook(f func(hart int, pc uint64) bool) { m.hook = f }
+
+// round is the progress of the current scheduling round: which hart runs
+// and how much of its share it has used. It lets a run pause in the middle
+// of a round and resume with the same schedule.
+type round struct {
+	active bool
+	q      uint64 // instructions per hart this round
+	next   uint64 // the earliest timer deadline when the round started
+	hart   int    // the hart running now
+	used   uint64 // instructions it has executed this round
+	ran    bool   // some hart executed an instruction
+}
+
+// run runs the machine until it stops or has executed limit instructions
+// (0: no limit), in which case it pauses with ExitLimit.
+func (m *Machine) run(ctx context.Context, limit uint64) (Exit, error) {
+	if m.started.IsZero() {
+		m.started = time.Now()
+	}
 	defer m.console.Flush()
+	done := m.Instructions()
+	paused := func(kind ExitKind) (Exit, error) {
+		return Exit{Kind: kind, Instructions: done}, nil
+	}
 	for m.exit == nil {
-		if m.rounds&255 == 0 {
-			if ctx.Err() != nil {
-				m.stop(ExitCanceled, 0)
+		rd := &m.rd
+		if !rd.active {
+			if m.rounds&255 == 0 {
+				if ctx.Err() != nil {
+					m.stop(ExitCanceled, 0)
+					break
+				}
+				if m.rounds&0xfff == 0 {
+					m.console.Flush()
+				}
+			}
+			if limit != 0 && done >= limit {
+				return paused(ExitLimit)
+			}
+			if !m.startRound() {
 				break
 			}
-			if m.rounds&0xfff == 0 {
-				m.console.Flush()
-			}
 		}
-		m.rounds++
-		if iv := m.cfg.DigestInterval; iv != 0 && m.cfg.OnDigest != nil && m.now >= m.nextDigest {
-			m.nextDigest = (m.now/iv + 1) * iv
-			if err := m.cfg.OnDigest(m.now, m.StateDigest()); err != nil {
-				m.fail(err)
-				break
-			}
-		}
-		if m.cfg.Script != nil {
-			if err := m.applyScript(); err != nil {
-				m.fail(err)
-				break
-			}
-		} else {
-			m.in.poll()
-			m.applyInput()
-		}
-		m.pollDevices()
-
-		q := m.quantum
-		next := ^uint64(0)
-		for i := range m.harts {
-			if d := m.timerDeadline(i); d > m.now && d < next {
-				next = d
-			}
-		}
-		if next != ^uint64(0) && next-m.now < q {
-			q = next - m.now
-		}
-		if lim := m.cfg.MaxInstructions; lim != 0 {
-			done := m.Instructions()
-			if done >= lim {
-				m.stop(ExitLimit, 0)
-				break
-			}
-			if per := (lim - done + uint64(len(m.harts)) - 1) / uint64(len(m.harts)); per < q {
-				q = per
-			}
-		}
-
-		ran := false
-		for _, h := range m.harts {
-			var used uint64
-			for used < q && m.exit == nil {
-				k := h.Run(q - used)
-				used += k
+		for rd.hart < len(m.harts) {
+			h := m.harts[rd.hart]
+			for rd.used < rd.q && m.exit == nil {
+				budget := rd.q - rd.used
+				if limit != 0 {
+					if done >= limit {
+						return paused(ExitLimit)
+					}
+					budget = min(budget, limit-done)
+				}
+				if m.hook != nil {
+					pc, ok := h.PrepareStep()
+					if !ok {
+						break
+					}
+					if m.hook(rd.hart, pc) {
+						return paused(ExitBreak)
+					}
+					budget = 1
+				}
+				k := h.Run(budget)
+				rd.used += k
+				done += k
 				if k == 0 {
 					break
 				}
-				ran = true
+				rd.ran = true
 			}
 			if m.tohost != 0 {
 				m.checkHTIF()
@@ -388,14 +441,18 @@ func (m *Machine) Run(ctx context.Context) (Exit, error) {
 			if len(m.harts) > 1 {
 				h.ClearReservation()
 			}
+			rd.hart++
+			rd.used = 0
 		}
-		if ran {
-			m.now += q
-		} else {
-			// Every hart is idle: jump to the next timer deadline.
-			if !m.idle(ctx, next) {
-				break
-			}
+		if m.exit != nil {
+			break
+		}
+		rd.active = false
+		if rd.ran {
+			m.now += rd.q
+		} else if !m.idle(ctx, rd.next) {
+			// Every hart is idle and nothing can wake them.
+			break
 		}
 		for i := range m.harts {
 			m.updateTimer(i)
@@ -404,6 +461,42 @@ func (m *Machine) Run(ctx context.Context) (Exit, error) {
 	e := *m.exit
 	e.Instructions = m.Instructions()
 	return e, m.err
+}
+
+// startRound takes the input due at this point of the clock and sets up
+// the next scheduling round. It returns false when the machine stopped.
+func (m *Machine) startRound() bool {
+	m.rounds++
+	if iv := m.cfg.DigestInterval; iv != 0 && m.cfg.OnDigest != nil && m.now >= max(m.nextDigest, iv) {
+		m.nextDigest = (m.now/iv + 1) * iv
+		if err := m.cfg.OnDigest(m.Summary()); err != nil {
+			m.fail(err)
+			return false
+		}
+	}
+	if m.cfg.Script != nil {
+		if err := m.applyScript(); err != nil {
+			m.fail(err)
+			return false
+		}
+	} else {
+		m.in.poll()
+		m.applyInput()
+	}
+	m.pollDevices()
+
+	q := m.quantum
+	next := ^uint64(0)
+	for i := range m.harts {
+		if d := m.timerDeadline(i); d > m.now && d < next {
+			next = d
+		}
+	}
+	if next != ^uint64(0) && next-m.now < q {
+		q = next - m.now
+	}
+	m.rd = round{active: true, q: q, next: next}
+	return true
 }
 
 // idle handles a round in which no hart could run. It advances the clock to

@@ -14,6 +14,9 @@ const (
 	// EventNet is a frame a virtio-net interface took; the port is the
 	// interface's index.
 	EventNet
+	// EventVsock is one host event the virtio-vsock device took (see
+	// record_vsock.go for its encoding); the port is 0.
+	EventVsock
 )
 
 // InputLog receives every piece of outside input the machine takes, with
@@ -53,6 +56,8 @@ func (k EventKind) String() string {
 		return "entropy"
 	case EventNet:
 		return "net"
+	case EventVsock:
+		return "vsock"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -99,7 +104,7 @@ func (m *Machine) applyScript() error {
 				return fmt.Errorf("%w: the console took %d of %d recorded bytes at clock %d", ErrDiverged, n, len(in.Data), m.now)
 			}
 			m.cfg.Script.Take()
-		case EventNet:
+		case EventNet, EventVsock:
 			m.pollDevices()
 			if next, ok := m.cfg.Script.Peek(); ok && sameInput(next, in) {
 				return nil // not taken now: checked at the next boundary

@@ -273,6 +273,7 @@ func (s *sbi) dbcn(fn uint64, a []uint64) (int64, int64) {
 			s.m.ram[off+got] = byte(c)
 			got++
 		}
+		s.m.markDirty(off, got)
 		return sbiSuccess, int64(got)
 	case 2: // console_write_byte
 		s.m.consoleOut(byte(a[0]))

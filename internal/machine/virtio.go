@@ -26,6 +26,10 @@ type DiskConfig struct {
 	Overlay string `json:"overlay,omitempty"`
 	// Serial is the disk's ID string (default "juice-vdN").
 	Serial string `json:"serial,omitempty"`
+	// Volatile opens the image (and overlay) read-only and keeps the
+	// guest's writes in memory (blk.Options.Volatile), as a replay does;
+	// it is not part of a recorded configuration.
+	Volatile bool `json:"-"`
 }
 
 // NetConfig describes a virtio-net interface and what it connects to: user
@@ -55,16 +59,19 @@ type slot struct {
 	closer    io.Closer
 }
 
-// ramMemory gives devices bounds-checked access to guest RAM.
-type ramMemory struct{ ram []byte }
+// ramMemory gives devices bounds-checked access to guest RAM. Devices may
+// write what they get, so every page handed out is marked written.
+type ramMemory struct{ m *Machine }
 
 // Slice implements virtio.Memory.
 func (r ramMemory) Slice(addr, n uint64) ([]byte, bool) {
+	ram := r.m.ram
 	off := addr - RAMBase
-	if addr < RAMBase || off > uint64(len(r.ram)) || uint64(len(r.ram))-off < n {
+	if addr < RAMBase || off > uint64(len(ram)) || uint64(len(ram))-off < n {
 		return nil, false
 	}
-	return r.ram[off : off+n : off+n], true
+	r.m.markDirty(off, n)
+	return ram[off : off+n : off+n], true
 }
 
 // hostEntropy is where virtio-rng's randomness comes from. It is input
@@ -80,7 +87,7 @@ func (m *Machine) attach(dev virtio.Device, closer io.Closer) error {
 		return fmt.Errorf("virtio: too many devices (at most %d)", VirtioSlots)
 	}
 	irq := VirtioIRQ + i
-	t := virtio.NewTransport(dev, ramMemory{m.ram}, func(level bool) { m.plic.setLevel(irq, level) })
+	t := virtio.NewTransport(dev, ramMemory{m}, func(level bool) { m.plic.setLevel(irq, level) })
 	m.slots = append(m.slots, slot{index: i, transport: t, closer: closer})
 	m.regions = append(m.regions, region{VirtioBase + uint64(i)*VirtioStride, VirtioStride, transportMMIO{t}})
 	return nil
@@ -101,7 +108,7 @@ func (m *Machine) addDevices() error {
 		if serial == "" {
 			serial = fmt.Sprintf("juice-vd%c", 'a'+i)
 		}
-		dev, err := blk.Open(d.Path, blk.Options{ReadOnly: d.ReadOnly, Overlay: d.Overlay, Serial: serial})
+		dev, err := blk.Open(d.Path, blk.Options{ReadOnly: d.ReadOnly, Overlay: d.Overlay, Serial: serial, Volatile: d.Volatile})
 		if err != nil {
 			return fmt.Errorf("disk %s: %w", d.Path, err)
 		}
@@ -135,7 +142,11 @@ func (m *Machine) addDevices() error {
 		m.in.wakeOn(dev.Wake())
 	}
 	if v := m.cfg.Vsock; v != nil {
-		dev, err := vsock.New(vsock.Config{GuestCID: v.CID, UnixPath: v.Path})
+		host, err := m.vsockHost(v)
+		if err != nil {
+			return fmt.Errorf("vsock: %w", err)
+		}
+		dev, err := vsock.New(vsock.Config{GuestCID: v.CID, Host: host})
 		if err != nil {
 			return fmt.Errorf("vsock: %w", err)
 		}

@@ -73,7 +73,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		{At: 5000, Kind: KindEntropy, Data: bytes.Repeat([]byte{0x5a}, 16)},
 		{At: 5000, Kind: KindNet, Port: 1, Data: []byte("\xff\xff\xff\xff\xff\xff\x52\x54\x00\x12\x34\x56\x08\x06")},
 		{At: 70000, Kind: KindVsock, Data: []byte("CONNECT 52\n")},
-		{At: 1 << 20, Kind: KindDigest, Data: bytes.Repeat([]byte{7}, DigestLen)},
+		{At: 1 << 20, Kind: KindDigest, Data: bytes.Repeat([]byte{7}, 49)},
 	}
 	h := Header{JuiceVersion: "fuzz", Config: []byte(`{"cpus":1}`), DigestInterval: 1 << 20}
 

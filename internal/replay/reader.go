@@ -130,6 +130,10 @@ func newReader(name string, ra io.ReaderAt, size int64) (*Reader, error) {
 	if got := crc32.Checksum(buf[:prefixLen+hlen], castagnoli); got != sum {
 		return nil, fail(prefixLen+hlen, ErrCorrupt, "header checksum mismatch (stored %08x, computed %08x)", sum, got)
 	}
+	js, err = decompressHeader(js)
+	if err != nil {
+		return nil, fail(prefixLen, ErrCorrupt, "header: %v", err)
+	}
 	if err := strictUnmarshal(js, &r.header); err != nil {
 		return nil, fail(prefixLen, ErrCorrupt, "header: %v", err)
 	}
@@ -308,8 +312,8 @@ func (r *Reader) next() (Event, error) {
 	switch {
 	case !e.Kind.valid():
 		return Event{}, corrupt(at, "unknown event kind %d", kind)
-	case e.Kind == KindDigest && len(data) != DigestLen:
-		return Event{}, corrupt(at, "digest event carries %d bytes, not %d", len(data), DigestLen)
+	case e.Kind == KindDigest && (len(data) == 0 || len(data) > MaxDigestLen):
+		return Event{}, corrupt(at, "digest event carries %d bytes (1 to %d allowed)", len(data), MaxDigestLen)
 	case e.Kind == KindEnd:
 		end, err := DecodeEnd(data)
 		if err != nil {
@@ -456,4 +460,20 @@ func Summarize(path string) (Summary, error) {
 			s.End = &end
 		}
 	}
+}
+
+// decompressHeader expands the zstd-compressed header JSON, refusing more
+// than MaxDataLen bytes.
+func decompressHeader(z []byte) ([]byte, error) {
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxDataLen),
+		zstd.WithDecoderMaxWindow(maxDecoderWindow))
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	js, err := dec.DecodeAll(z, nil)
+	if err != nil {
+		return nil, fmt.Errorf("decompressing: %w", err)
+	}
+	return js, nil
 }

@@ -20,17 +20,18 @@ import (
 
 // FormatVersion is the version of the recording format this package writes,
 // and the newest it reads.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // oldestFormatVersion is the oldest format version this package reads.
-const oldestFormatVersion = 1
+const oldestFormatVersion = 2
 
 // MaxDataLen is the largest Data an event may carry, and the largest header
 // a recording may have. Longer lengths in a file are reported as corruption.
 const MaxDataLen = 16 << 20
 
-// DigestLen is the length of the Data of a KindDigest event.
-const DigestLen = 32
+// MaxDigestLen bounds the Data of a KindDigest event: a summary of the
+// machine's state, whose layout is the machine's business.
+const MaxDigestLen = 4096
 
 // Errors that the errors returned by this package wrap; use errors.Is.
 var (
@@ -122,7 +123,8 @@ const (
 	KindNet Kind = 3
 	// KindVsock is a vsock host event (opaque bytes).
 	KindVsock Kind = 4
-	// KindDigest is a machine-state digest; Data is its 32 bytes.
+	// KindDigest is a summary of the machine's state (see machine.Summary),
+	// without RAM; format version 1 stored a 32-byte digest instead.
 	KindDigest Kind = 5
 	// KindEnd ends a recording; Data is the JSON of an End. Writer.Close
 	// writes it.

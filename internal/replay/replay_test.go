@@ -406,9 +406,9 @@ func TestForeign(t *testing.T) {
 func TestVersion(t *testing.T) {
 	_, b := sampleFile(t, sampleEvents()[:2])
 	for v, msg := range map[uint32]string{
-		7:                 "format version 7 is newer than this Juice reads (1)",
-		FormatVersion + 1: "format version 2 is newer than this Juice reads (1)",
-		0:                 "format version 0 is older than this Juice reads (1 to 1)",
+		7:                 "format version 7 is newer than this Juice reads (2)",
+		FormatVersion + 1: "format version 3 is newer than this Juice reads (2)",
+		1:                 "format version 1 is older than this Juice reads (2 to 2)",
 	} {
 		c := bytes.Clone(b)
 		binary.LittleEndian.PutUint32(c[8:], v)
@@ -424,8 +424,8 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version 9: %v", err)
 	}
 	// The header's JSON version must agree with the binary one.
-	if _, err := Create(filepath.Join(t.TempDir(), "x.jrr"), Header{FormatVersion: 2, Config: json.RawMessage(`{}`)}); err == nil {
-		t.Error("Create accepted format version 2")
+	if _, err := Create(filepath.Join(t.TempDir(), "x.jrr"), Header{FormatVersion: 3, Config: json.RawMessage(`{}`)}); err == nil {
+		t.Error("Create accepted format version 3")
 	}
 }
 
@@ -443,7 +443,7 @@ func TestWriteRejects(t *testing.T) {
 		"end":          {At: 100, Kind: KindEnd},
 		"kind 0":       {At: 100, Kind: 0},
 		"kind 7":       {At: 100, Kind: 7},
-		"digest":       {At: 100, Kind: KindDigest, Data: make([]byte, 31)},
+		"digest":       {At: 100, Kind: KindDigest, Data: make([]byte, MaxDigestLen+1)},
 		"too large":    {At: 100, Kind: KindNet, Data: make([]byte, MaxDataLen+1)},
 	}
 	for name, e := range bad {

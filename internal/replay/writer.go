@@ -96,7 +96,8 @@ func Create(path string, h Header) (*Writer, error) {
 	return w, nil
 }
 
-// encodeHeader returns the fixed prefix, the header JSON and its CRC.
+// encodeHeader returns the fixed prefix, the zstd-compressed header JSON
+// and its CRC.
 func encodeHeader(h Header) ([]byte, error) {
 	if h.FormatVersion != 0 && h.FormatVersion != FormatVersion {
 		return nil, fmt.Errorf("header asks for format version %d; this Juice writes %d", h.FormatVersion, FormatVersion)
@@ -115,6 +116,13 @@ func encodeHeader(h Header) ([]byte, error) {
 	if len(js) > MaxDataLen {
 		return nil, fmt.Errorf("header is %d bytes, more than the %d allowed", len(js), MaxDataLen)
 	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1),
+		zstd.WithWindowSize(encoderWindow))
+	if err != nil {
+		return nil, err
+	}
+	js = enc.EncodeAll(js, nil)
+	enc.Close()
 	b := make([]byte, 0, prefixLen+len(js)+4)
 	b = append(b, magic...)
 	b = binary.LittleEndian.AppendUint32(b, FormatVersion)
@@ -126,7 +134,7 @@ func encodeHeader(h Header) ([]byte, error) {
 
 // Write appends e to the recording. Events must come in non-decreasing At
 // order; e.Kind must be a known kind other than KindEnd (Close writes that);
-// a KindDigest event carries exactly DigestLen bytes. About once a second
+// a KindDigest event carries 1 to MaxDigestLen bytes. About once a second
 // Write pushes everything written so far to the file, so that a recorder
 // that crashes loses at most about the last second.
 //
@@ -162,8 +170,8 @@ func (w *Writer) check(e Event) error {
 		return fmt.Errorf("out of order: at %d comes after an event at %d", e.At, w.lastAt)
 	case len(e.Data) > MaxDataLen:
 		return fmt.Errorf("%s event carries %d bytes, more than the %d allowed", e.Kind, len(e.Data), MaxDataLen)
-	case e.Kind == KindDigest && len(e.Data) != DigestLen:
-		return fmt.Errorf("digest event carries %d bytes, not %d", len(e.Data), DigestLen)
+	case e.Kind == KindDigest && (len(e.Data) == 0 || len(e.Data) > MaxDigestLen):
+		return fmt.Errorf("digest event carries %d bytes (1 to %d allowed)", len(e.Data), MaxDigestLen)
 	}
 	return nil
 }

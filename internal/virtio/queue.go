@@ -38,6 +38,10 @@ type Chain struct {
 	Writable [][]byte
 	// ReadableLen and WritableLen are the total sizes of the two lists.
 	ReadableLen, WritableLen uint64
+
+	// addrs holds the guest address of each buffer, readable ones first,
+	// for Queue.SaveChain.
+	addrs []uint64
 }
 
 func (c *Chain) reset() {
@@ -45,6 +49,7 @@ func (c *Chain) reset() {
 	clear(c.Writable)
 	c.Readable = c.Readable[:0]
 	c.Writable = c.Writable[:0]
+	c.addrs = c.addrs[:0]
 	c.ReadableLen, c.WritableLen = 0, 0
 }
 
@@ -135,7 +140,7 @@ func (q *Queue) EventIdx() bool { return q.eventIdx }
 
 // active reports whether the device may use the queue now.
 func (q *Queue) active() bool {
-	return q.ready && q.t.status&(StatusDriverOK|StatusDeviceNeedsReset) == StatusDriverOK
+	return q.ready && q.t.status&(StatusDriverOK|StatusDeviceNeedsReset) == StatusDriverOK && !q.t.quiet
 }
 
 // validate checks the queue configuration when the driver enables it.
@@ -296,6 +301,7 @@ func (q *Queue) walk(c *Chain, head uint16) error {
 			if !ok {
 				return fmt.Errorf("%w: queue %d buffer [%#x, +%d) outside RAM", ErrRing, q.index, addr, length)
 			}
+			c.addrs = append(c.addrs, addr)
 			if writing {
 				c.Writable = append(c.Writable, b)
 				c.WritableLen += uint64(length)
@@ -323,6 +329,13 @@ func (q *Queue) Push(c *Chain, written uint32) {
 	}
 	if uint64(written) > c.WritableLen {
 		written = uint32(c.WritableLen)
+	}
+	// Hand the writable buffers out again: a Memory that tracks the pages
+	// devices write sees writes to a chain held since an earlier call.
+	if nr := len(c.Readable); len(c.addrs) == nr+len(c.Writable) {
+		for i, b := range c.Writable {
+			q.t.mem.Slice(c.addrs[nr+i], uint64(len(b)))
+		}
 	}
 	e := used[4+8*uint64(q.usedIdx%q.size):]
 	binary.LittleEndian.PutUint32(e[0:], uint32(c.Head))

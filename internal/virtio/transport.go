@@ -77,6 +77,13 @@ type Transport struct {
 	resetLogged bool // this reset cycle's DEVICE_NEEDS_RESET was logged
 	logged      int  // driver errors logged over the transport's life
 	configBuf   [8]byte
+
+	// activated: Activate succeeded since the last reset, with actFeatures.
+	activated   bool
+	actFeatures uint64
+	// quiet holds the queues and host callbacks still while RestoreState
+	// re-activates the device.
+	quiet bool
 }
 
 // NewTransport puts dev behind a virtio-mmio slot. mem is guest memory as
@@ -133,11 +140,15 @@ func (t *Transport) Reset() {
 	t.status = 0
 	t.intStatus = 0
 	t.resetLogged = false
+	t.activated, t.actFeatures = false, 0
 	t.updateIRQ()
 }
 
 // ConfigChanged implements Host.
 func (t *Transport) ConfigChanged() {
+	if t.quiet {
+		return
+	}
 	t.configGen++
 	if t.status&StatusDriverOK != 0 {
 		t.interrupt(IntConfigChange)
@@ -146,7 +157,7 @@ func (t *Transport) ConfigChanged() {
 
 // NeedsReset implements Host.
 func (t *Transport) NeedsReset(err error) {
-	if t.status&StatusDeviceNeedsReset != 0 {
+	if t.quiet || t.status&StatusDeviceNeedsReset != 0 {
 		return
 	}
 	t.status |= StatusDeviceNeedsReset
@@ -361,7 +372,9 @@ func (t *Transport) setStatus(v uint32) {
 		}
 		if err := t.dev.Activate(t.queues, t.features); err != nil {
 			t.NeedsReset(fmt.Errorf("virtio: activating device %d: %w", t.dev.Type(), err))
+			return
 		}
+		t.activated, t.actFeatures = true, t.features
 	}
 }
 

@@ -14,10 +14,22 @@
 // device stays silent until the driver resets it.
 package virtio
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/juicevm/juice/internal/snapshot"
+)
 
 // Memory is guest physical memory as devices see it (bounds-checked by the
 // implementation).
+//
+// Devices write guest memory only through slices Slice returned: the
+// rings, and the buffers of a chain, which a device writes in the call
+// that pushes the chain (a chain popped earlier and held may be filled
+// later, but is then pushed in the same call). Queue.Push calls Slice
+// again for every device-writable buffer of the chain it completes, so an
+// implementation can track the pages devices write by marking what Slice
+// hands out, even for chains held across checkpoints.
 type Memory interface {
 	// Slice returns the guest bytes [addr, addr+n) if they lie entirely in RAM.
 	Slice(addr, n uint64) ([]byte, bool)
@@ -65,6 +77,30 @@ type Host interface {
 // calls Attach once, before any other method.
 type Attacher interface {
 	Attach(h Host)
+}
+
+// Stateful is implemented by device models that hold guest-visible state
+// of their own beyond their queues (input waiting for the driver, buffers
+// popped and not yet used), so that Transport.SaveState and
+// Transport.RestoreState can checkpoint them. A device that holds no such
+// state need not implement it.
+//
+// The device's queues and the features it was activated with are the
+// transport's state, not the device's: before RestoreState, the transport
+// resets the device and, if the saved device was active, activates it
+// again with its queues held quiet (Pop finds nothing, Push, Signal and
+// Fail do nothing), so an Activate that processes its queues touches
+// neither guest memory nor the interrupt line. RestoreState then replaces
+// whatever else Activate changed.
+type Stateful interface {
+	// SaveState writes the device's state to e.
+	SaveState(e *snapshot.Encoder)
+	// RestoreState reads the state SaveState wrote, validating every value
+	// (it is untrusted input), and applies it. It returns an error naming
+	// the bad field instead of applying a state it cannot honor; d holds
+	// exactly what SaveState wrote, and the transport reports bytes left
+	// over.
+	RestoreState(d *snapshot.Decoder) error
 }
 
 // Device IDs.

@@ -50,6 +50,18 @@
 // The cluster table is held in memory while the device is open: 8 bytes
 // per 64 KiB of disk (128 MiB per TiB).
 //
+// # Volatile disks
+//
+// With Options.Volatile the image (and overlay, if any) is opened
+// read-only and never modified: every change the guest makes is kept in
+// memory, in 64 KiB copy-on-write clusters, and a flush does nothing. The
+// guest sees the same disk, with the same features, as a writable one.
+// SaveContents and RestoreContents take and put back versions of those
+// changes cheaply (buffers are shared between versions, never modified once
+// shared), which is what record/replay checkpoints need; Contents has a
+// binary encoding for writing a version to a file. The memory used grows
+// with the clusters the guest writes, up to the size of the disk.
+//
 // Base check: reopening an overlay compares the base's size and
 // fingerprint with the header and refuses a base that changed. The
 // fingerprint covers the first and last MiB only, so that opening a large
@@ -135,6 +147,12 @@ type Options struct {
 	// continued if it exists, refused if its base image changed. The base
 	// image is then opened read-only and never modified.
 	Overlay string
+	// Volatile opens the image (and the overlay, if it exists) read-only
+	// and keeps every write, write-zeroes and discard in memory instead;
+	// flushes do nothing, and the changes are gone when the device is
+	// closed. The guest is offered the same disk as without Volatile. See
+	// SaveContents and RestoreContents.
+	Volatile bool
 	// Serial is the GET_ID answer (at most 20 bytes are used).
 	Serial string
 	// Logger receives host I/O faults (slog.Default if nil).
@@ -164,8 +182,8 @@ func Open(base string, opts Options) (*Device, error) {
 	var err error
 	switch {
 	case opts.Overlay == "":
-		img, err = openRaw(base, !opts.ReadOnly)
-	case opts.ReadOnly:
+		img, err = openRaw(base, !opts.ReadOnly && !opts.Volatile)
+	case opts.ReadOnly || opts.Volatile:
 		if _, serr := os.Stat(opts.Overlay); errors.Is(serr, os.ErrNotExist) {
 			img, err = openRaw(base, false)
 		} else {
@@ -176,6 +194,9 @@ func Open(base string, opts Options) (*Device, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if opts.Volatile {
+		img = newVolatile(img)
 	}
 	d := &Device{img: img, name: base, ro: opts.ReadOnly, log: opts.Logger}
 	if d.log == nil {

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/juicevm/juice/internal/snapshot"
 	"github.com/juicevm/juice/internal/virtio"
 )
 
@@ -154,4 +155,23 @@ func (d *Device) transmit() {
 		d.tx.Push(&d.chain, 0)
 	}
 	d.tx.Signal()
+}
+
+// SaveState implements virtio.Stateful: the host input waiting for receive
+// buffers.
+func (d *Device) SaveState(e *snapshot.Encoder) {
+	var p [InputBuffer]byte
+	n := copy(p[:], d.in[d.head:min(InputBuffer, d.head+d.n)])
+	copy(p[n:d.n], d.in[:d.n-n])
+	e.Blob(p[:d.n])
+}
+
+// RestoreState implements virtio.Stateful.
+func (d *Device) RestoreState(dec *snapshot.Decoder) error {
+	p := dec.Blob("console pending input", InputBuffer)
+	if err := dec.Err(); err != nil {
+		return err
+	}
+	d.head, d.n = 0, copy(d.in[:], p)
+	return nil
 }

@@ -32,6 +32,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/juicevm/juice/internal/snapshot"
 	"github.com/juicevm/juice/internal/virtio"
 )
 
@@ -490,4 +491,56 @@ func ParseTx(c *virtio.Chain, buf []byte) ([]byte, error) {
 	frame := buf[:n]
 	c.ReadAt(frame, HeaderSize)
 	return frame, nil
+}
+
+// SaveState implements virtio.Stateful: the receive buffers popped and not
+// yet filled (as the guest addresses of their buffers), the frame taken
+// from the backend that waits for them, and whether the last Poll went
+// short. The counters of Stats are not saved: they count traffic with the
+// outside, which a restore does not undo. Frames still queued in the
+// backend are the backend's.
+func (d *Device) SaveState(e *snapshot.Encoder) {
+	e.Bool(d.starved)
+	e.Bool(d.held != nil)
+	if d.held != nil {
+		e.Blob(d.held)
+	}
+	e.Count(len(d.rxChains))
+	for _, c := range d.rxChains {
+		d.rx.SaveChain(e, c)
+	}
+}
+
+// RestoreState implements virtio.Stateful.
+func (d *Device) RestoreState(dec *snapshot.Decoder) error {
+	starved := dec.Bool("net starved")
+	var held []byte
+	if dec.Bool("net held frame present") {
+		held = dec.Blob("net held frame", MaxFrame)
+		if dec.Err() == nil && len(held) < MinFrame {
+			dec.Failf("net held frame: %d bytes", len(held))
+		}
+	}
+	n := dec.Count("net receive chains", QueueSize)
+	if dec.Err() == nil && (n > 0 || held != nil) && d.rx == nil {
+		dec.Failf("net receive chains: %d held (and a frame: %v) by a device that is not active", n, held != nil)
+	}
+	chains := make([]*virtio.Chain, 0, n)
+	for i := 0; i < n && dec.Err() == nil; i++ {
+		c := new(virtio.Chain)
+		if d.rx.RestoreChain(dec, c) != nil {
+			break
+		}
+		if c.ReadableLen > 0 || c.WritableLen < HeaderSize {
+			dec.Failf("net receive chain %d: %d readable and %d writable bytes", i, c.ReadableLen, c.WritableLen)
+		}
+		chains = append(chains, c)
+	}
+	if err := dec.Err(); err != nil {
+		return err
+	}
+	d.dropRxChains()
+	d.rxChains = append(d.rxChains, chains...)
+	d.held, d.starved = held, starved
+	return nil
 }

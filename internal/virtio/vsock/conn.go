@@ -21,7 +21,7 @@ const (
 // conn is the device's (board-thread) state of one connection.
 type conn struct {
 	key   connKey
-	hc    *hostConn
+	id    ConnID // the host connection
 	state connState
 	dead  bool
 	queue bool // in d.ready
@@ -81,14 +81,14 @@ func (d *Device) drop(c *conn, graceful bool) {
 	}
 	c.dead = true
 	delete(d.conns, c.key)
-	delete(d.byHost, c.hc)
+	delete(d.byHost, c.id)
 	if graceful && c.state == stEstablished {
-		c.hc.closeGracefully()
+		d.host.CloseGracefully(c.id)
 	} else {
-		c.hc.abort()
+		d.host.Abort(c.id)
 	}
 	if c.toGuestBytes > 0 {
-		c.hc.release(c.toGuestBytes)
+		d.host.Release(c.id, c.toGuestBytes)
 	}
 	c.toGuest, c.toGuestBytes = nil, 0
 }
@@ -108,16 +108,19 @@ func (d *Device) controlRst(h *Header) {
 	})
 }
 
-// apply handles one host event (in Poll).
-func (d *Device) apply(ev *event) {
-	hc := ev.hc
-	if ev.kind == evAccept {
-		d.host.pending.Add(-1)
-		if d.rx == nil || len(d.conns) >= d.maxConns {
-			hc.abort()
+// apply handles one host event (in Poll). Events that make no sense for
+// the connection's state are ignored: a replayed log is input too.
+func (d *Device) apply(ev *HostEvent) {
+	id := ev.Conn
+	if ev.Kind == HostAccept {
+		if id&AcceptedConn == 0 || d.byHost[id] != nil {
 			return
 		}
-		key := connKey{guestPort: ev.port}
+		if d.rx == nil || len(d.conns) >= d.maxConns {
+			d.host.Abort(id)
+			return
+		}
+		key := connKey{guestPort: ev.Port}
 		for {
 			key.hostPort = d.nextPort
 			d.nextPort++
@@ -128,54 +131,75 @@ func (d *Device) apply(ev *event) {
 				break
 			}
 		}
-		c := &conn{key: key, hc: hc, state: stRequesting, sendRequest: true}
+		c := &conn{key: key, id: id, state: stRequesting, sendRequest: true}
 		d.conns[key] = c
-		d.byHost[hc] = c
+		d.byHost[id] = c
 		d.markReady(c)
 		return
 	}
-	c := d.byHost[hc]
+	c := d.byHost[id]
 	if c == nil {
 		// The connection is gone: drop the input.
-		switch ev.kind {
-		case evDialed:
-			hc.abort()
-		case evData:
-			hc.release(len(ev.data))
+		switch ev.Kind {
+		case HostDialed:
+			d.host.Abort(id)
+		case HostData:
+			d.host.Release(id, len(ev.Data))
 		}
 		return
 	}
-	switch ev.kind {
-	case evDialed:
-		if ev.err != nil {
-			d.log.Debug("vsock: guest connection to the host refused", "port", c.key.hostPort, "err", ev.err)
+	switch ev.Kind {
+	case HostDialed:
+		if c.state != stConnecting {
+			return
+		}
+		if ev.Err != nil {
+			d.log.Debug("vsock: guest connection to the host refused", "port", c.key.hostPort, "err", ev.Err)
 			d.reset(c, false)
 			return
 		}
 		c.state = stEstablished
 		c.sendResponse = true
-		hc.start(nil)
-	case evData:
-		if c.peerShutdown&ShutdownRcv != 0 || c.sendRst {
-			hc.release(len(ev.data))
+		d.host.Start(id, nil)
+	case HostData:
+		if c.peerShutdown&ShutdownRcv != 0 || c.sendRst || c.state != stEstablished {
+			d.host.Release(id, len(ev.Data))
 			return
 		}
-		c.toGuest = append(c.toGuest, ev.data)
-		c.toGuestBytes += len(ev.data)
-	case evEOF:
+		c.toGuest = append(c.toGuest, ev.Data)
+		c.toGuestBytes += len(ev.Data)
+	case HostEOF:
 		c.hostEOF = true
-	case evWrote:
-		hc.progress.Store(false)
-		c.fwdCnt = uint32(hc.written.Load())
+	case HostWrote:
+		// Only bytes the guest sent can have been written.
+		if w := uint32(ev.Written); w-c.fwdCnt <= c.rxCnt-c.fwdCnt {
+			c.fwdCnt = w
+		}
 		// Tell the guest when its view of our free space is low.
 		if c.fwdCnt != c.advFwdCnt && d.bufSize-(c.rxCnt-c.advFwdCnt) < d.bufSize/2 {
 			c.sendCreditUpdate = true
 		}
-	case evError:
-		d.log.Debug("vsock: writing to the host socket failed", "port", c.key.hostPort, "err", ev.err)
+	case HostError:
+		d.log.Debug("vsock: writing to the host socket failed", "port", c.key.hostPort, "err", ev.Err)
 		d.reset(c, false)
+	default:
+		return
 	}
 	d.markReady(c)
+}
+
+// dialID names a new guest-initiated connection: the next ConnID without
+// AcceptedConn that no live connection has.
+func (d *Device) dialID() ConnID {
+	for {
+		d.nextDial++
+		if d.nextDial&AcceptedConn != 0 {
+			d.nextDial = 1
+		}
+		if d.byHost[d.nextDial] == nil {
+			return d.nextDial
+		}
+	}
 }
 
 // transmit handles every packet the guest queued.
@@ -216,16 +240,14 @@ func (d *Device) handle(h *Header, ch *virtio.Chain) {
 	key := connKey{guestPort: h.SrcPort, hostPort: h.DstPort}
 	c := d.conns[key]
 	if c == nil {
-		if h.Op == OpRequest && d.path != "" && len(d.conns) < d.maxConns {
-			c = &conn{key: key, state: stConnecting, peerBufAlloc: h.BufAlloc, peerFwdCnt: h.FwdCnt}
-			c.hc = d.host.newConn(nil)
-			d.conns[key] = c
-			d.byHost[c.hc] = c
-			path := d.hostPath(h.DstPort)
-			if !d.host.goTracked(func() { d.host.dial(c.hc, path) }) {
-				d.reset(c, false)
+		if h.Op == OpRequest && len(d.conns) < d.maxConns {
+			id := d.dialID()
+			if d.host.Dial(id, h.DstPort) {
+				c = &conn{key: key, id: id, state: stConnecting, peerBufAlloc: h.BufAlloc, peerFwdCnt: h.FwdCnt}
+				d.conns[key] = c
+				d.byHost[id] = c
+				return
 			}
-			return
 		}
 		d.controlRst(h)
 		return
@@ -247,14 +269,14 @@ func (d *Device) handle(h *Header, ch *virtio.Chain) {
 			return
 		}
 		c.state = stEstablished
-		c.hc.start([]byte("OK " + strconv.FormatUint(uint64(c.key.hostPort), 10) + "\n"))
+		d.host.Start(c.id, []byte("OK "+strconv.FormatUint(uint64(c.key.hostPort), 10)+"\n"))
 	case OpRst:
 		d.drop(c, false)
 		return
 	case OpShutdown:
 		c.peerShutdown |= h.Flags & (ShutdownRcv | ShutdownSend)
 		if c.peerShutdown&ShutdownRcv != 0 && c.toGuestBytes > 0 {
-			c.hc.release(c.toGuestBytes)
+			d.host.Release(c.id, c.toGuestBytes)
 			c.toGuest, c.toGuestBytes = nil, 0
 		}
 		if c.peerShutdown == ShutdownRcv|ShutdownSend {
@@ -262,7 +284,7 @@ func (d *Device) handle(h *Header, ch *virtio.Chain) {
 			return
 		}
 		if c.peerShutdown&ShutdownSend != 0 && c.state == stEstablished {
-			c.hc.shutdownWrite()
+			d.host.ShutdownWrite(c.id)
 		}
 	case OpRW:
 		free := d.bufSize - (c.rxCnt - c.fwdCnt)
@@ -273,7 +295,7 @@ func (d *Device) handle(h *Header, ch *virtio.Chain) {
 		for off := uint32(0); off < h.Len; {
 			n := min(h.Len-off, uint32(len(d.data)))
 			ch.ReadAt(d.data[:n], uint64(HeaderSize+off))
-			c.hc.push(d.data[:n])
+			d.host.Push(c.id, d.data[:n])
 			off += n
 		}
 		c.rxCnt += h.Len
@@ -405,7 +427,7 @@ func (d *Device) deliver(h *Header, c *conn) {
 		c.toGuestBytes -= int(h.Len)
 		c.txCnt += h.Len
 		c.advFwdCnt = c.fwdCnt
-		c.hc.release(int(h.Len))
+		d.host.Release(c.id, int(h.Len))
 	}
 	d.rx.Push(rc, uint32(off))
 	d.haveRx = false

@@ -7,15 +7,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// The host side: goroutines that accept, dial, read and write host Unix
-// sockets. They never touch the device's state or guest memory; they post
-// events to the inbox, which the device drains in Poll.
+// The host side over Unix sockets, as Firecracker's: goroutines that
+// accept, dial, read and write host Unix sockets. They never touch the
+// device's state or guest memory; they post events to the inbox, which the
+// device drains in Poll (Host.Take).
 
 const (
 	handshakeTimeout = 10 * time.Second
@@ -24,27 +26,16 @@ const (
 	readChunk        = 64 << 10
 )
 
-type eventKind uint8
+// errHostClosed fails dials asked for while the host side closes.
+var errHostClosed = errors.New("the host side is closing")
 
-const (
-	evAccept eventKind = iota + 1 // a host program asked for a guest port
-	evDialed                      // a dial for a guest connection finished
-	evData                        // bytes read from a host socket
-	evEOF                         // a host socket's read side ended
-	evWrote                       // a writer made progress (see hostConn.written)
-	evError                       // writing to a host socket failed
-)
-
-// event is one piece of input from the host side.
+// event is a HostEvent as queued, with its connection.
 type event struct {
-	kind eventKind
-	hc   *hostConn
-	port uint32 // evAccept: the guest port asked for
-	data []byte // evData
-	err  error  // evDialed, evError
+	HostEvent
+	hc *hostConn
 }
 
-// inbox queues events for Poll.
+// inbox queues events for Take.
 type inbox struct {
 	mu   sync.Mutex
 	evs  []event
@@ -69,7 +60,8 @@ func (in *inbox) take() []event {
 	return evs
 }
 
-// hostSide owns the listener and every host connection's goroutines.
+// hostSide owns the listener and every host connection's goroutines. It
+// is the Host of a device made with Config.UnixPath (NewUnixHost).
 type hostSide struct {
 	log   *slog.Logger
 	in    inbox
@@ -78,12 +70,43 @@ type hostSide struct {
 	ln    net.Listener
 
 	maxPending int
-	pending    atomic.Int64 // accepted connections not yet taken by Poll
+	pending    atomic.Int64  // accepted connections not yet taken
+	nextID     atomic.Uint64 // for accepted connections' ConnIDs
 
 	mu     sync.Mutex
 	closed bool
-	conns  map[*hostConn]struct{}
+	conns  map[ConnID]*hostConn
 	wg     sync.WaitGroup
+}
+
+// NewUnixHost returns the Host that Firecracker-style Unix sockets carry
+// (see the package comment), listening on cfg.UnixPath (which must not
+// exist yet). An empty UnixPath gives a host side that takes no
+// connections either way. Only UnixPath, ConnBuffer, MaxConns and Logger
+// matter here.
+func NewUnixHost(cfg Config) (Host, error) {
+	return newHostSide(cfg)
+}
+
+func newHostSide(cfg Config) (*hostSide, error) {
+	cfg.defaults()
+	h := &hostSide{
+		log:        cfg.Logger,
+		path:       cfg.UnixPath,
+		limit:      int(cfg.ConnBuffer),
+		maxPending: cfg.MaxConns,
+		conns:      map[ConnID]*hostConn{},
+	}
+	h.in.wake = make(chan struct{}, 1)
+	if h.path != "" {
+		ln, err := net.Listen("unix", h.path)
+		if err != nil {
+			return nil, fmt.Errorf("vsock: listening on the host socket: %w", err)
+		}
+		h.ln = ln
+		h.goTracked(h.accept)
+	}
+	return h, nil
 }
 
 // goTracked runs f on a goroutine Close waits for; false once closing.
@@ -101,8 +124,8 @@ func (h *hostSide) goTracked(f func()) bool {
 	return true
 }
 
-func (h *hostSide) newConn(c net.Conn) *hostConn {
-	hc := &hostConn{h: h, conn: c, limit: h.limit}
+func (h *hostSide) newConn(id ConnID, c net.Conn) *hostConn {
+	hc := &hostConn{h: h, id: id, conn: c, limit: h.limit}
 	hc.cond = sync.NewCond(&hc.mu)
 	h.mu.Lock()
 	if h.closed {
@@ -113,15 +136,117 @@ func (h *hostSide) newConn(c net.Conn) *hostConn {
 		hc.closed = true
 		return hc
 	}
-	h.conns[hc] = struct{}{}
+	h.conns[id] = hc
 	h.mu.Unlock()
 	return hc
 }
 
 func (h *hostSide) forget(hc *hostConn) {
 	h.mu.Lock()
-	delete(h.conns, hc)
+	if h.conns[hc.id] == hc {
+		delete(h.conns, hc.id)
+	}
 	h.mu.Unlock()
+}
+
+// lookup returns the live connection id, or nil.
+func (h *hostSide) lookup(id ConnID) *hostConn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.conns[id]
+}
+
+// Wake implements Host.
+func (h *hostSide) Wake() <-chan struct{} { return h.in.wake }
+
+// Take implements Host. A HostWrote carries the count written as of now,
+// so that writes after it post a new event.
+func (h *hostSide) Take() []HostEvent {
+	evs := h.in.take()
+	if len(evs) == 0 {
+		return nil
+	}
+	out := make([]HostEvent, len(evs))
+	for i := range evs {
+		ev := &evs[i]
+		switch ev.Kind {
+		case HostAccept:
+			h.pending.Add(-1)
+		case HostWrote:
+			ev.hc.progress.Store(false)
+			ev.Written = ev.hc.written.Load()
+		}
+		out[i] = ev.HostEvent
+	}
+	return out
+}
+
+// Dial implements Host: a guest connection to host port port goes to the
+// Unix socket U_port.
+func (h *hostSide) Dial(id ConnID, port uint32) bool {
+	if h.path == "" {
+		return false
+	}
+	hc := h.newConn(id, nil)
+	path := h.path + "_" + strconv.FormatUint(uint64(port), 10)
+	if !h.goTracked(func() { h.dial(hc, path) }) {
+		h.in.post(event{HostEvent{Kind: HostDialed, Conn: id, Err: errHostClosed}, hc})
+	}
+	return true
+}
+
+// Start implements Host.
+func (h *hostSide) Start(id ConnID, hello []byte) {
+	if hc := h.lookup(id); hc != nil {
+		hc.start(hello)
+	}
+}
+
+// Push implements Host.
+func (h *hostSide) Push(id ConnID, p []byte) {
+	if hc := h.lookup(id); hc != nil {
+		hc.push(p)
+	}
+}
+
+// Release implements Host.
+func (h *hostSide) Release(id ConnID, n int) {
+	if hc := h.lookup(id); hc != nil {
+		hc.release(n)
+	}
+}
+
+// ShutdownWrite implements Host.
+func (h *hostSide) ShutdownWrite(id ConnID) {
+	if hc := h.lookup(id); hc != nil {
+		hc.shutdownWrite()
+	}
+}
+
+// CloseGracefully implements Host.
+func (h *hostSide) CloseGracefully(id ConnID) {
+	if hc := h.lookup(id); hc != nil {
+		hc.closeGracefully()
+	}
+}
+
+// Abort implements Host.
+func (h *hostSide) Abort(id ConnID) {
+	if hc := h.lookup(id); hc != nil {
+		hc.abort()
+	}
+}
+
+// Close implements Host: it stops listening, closes every host connection,
+// waits for the goroutines and removes the host socket.
+func (h *hostSide) Close() error {
+	h.close()
+	if h.path != "" {
+		if err := os.Remove(h.path); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("vsock: removing the host socket: %w", err)
+		}
+	}
+	return nil
 }
 
 // accept serves the host socket: each connection must say CONNECT <port>.
@@ -156,12 +281,13 @@ func (h *hostSide) handshake(c net.Conn) {
 		c.Close()
 		return
 	}
-	hc := h.newConn(c)
+	id := AcceptedConn | ConnID(h.nextID.Add(1))
+	hc := h.newConn(id, c)
 	if hc.closed {
 		h.pending.Add(-1)
 		return
 	}
-	h.in.post(event{kind: evAccept, hc: hc, port: port})
+	h.in.post(event{HostEvent{Kind: HostAccept, Conn: id, Port: port}, hc})
 }
 
 // readConnect reads the request line byte by byte, so that data the host
@@ -207,7 +333,7 @@ func (h *hostSide) dial(hc *hostConn, path string) {
 		}
 		hc.mu.Unlock()
 	}
-	h.in.post(event{kind: evDialed, hc: hc, err: err})
+	h.in.post(event{HostEvent{Kind: HostDialed, Conn: hc.id, Err: err}, hc})
 }
 
 // close stops the listener and every connection and waits for the
@@ -221,17 +347,19 @@ func (h *hostSide) close() {
 	if h.ln != nil {
 		h.ln.Close()
 	}
-	for hc := range conns {
+	for _, hc := range conns {
 		hc.abort()
 	}
 	h.wg.Wait()
 }
 
 // hostConn is the host socket of one connection and its reader and writer.
-// The device talks to it only through start, push, release, finish and
-// abort, none of which blocks.
+// The device talks to it (through hostSide's Host methods) only with start,
+// push, release, shutdownWrite, closeGracefully and abort, none of which
+// blocks.
 type hostConn struct {
 	h    *hostSide
+	id   ConnID
 	conn net.Conn // nil until a guest-initiated dial succeeds
 
 	mu       sync.Mutex
@@ -245,7 +373,7 @@ type hostConn struct {
 	limit    int
 
 	written  atomic.Uint64 // guest bytes written to the host socket
-	progress atomic.Bool   // an evWrote is queued
+	progress atomic.Bool   // a HostWrote is queued
 }
 
 // start launches the reader and writer; hello is written first.
@@ -329,14 +457,14 @@ func (hc *hostConn) read() {
 			hc.mu.Lock()
 			hc.inflight += n
 			hc.mu.Unlock()
-			hc.h.in.post(event{kind: evData, hc: hc, data: bytes.Clone(buf[:n])})
+			hc.h.in.post(event{HostEvent{Kind: HostData, Conn: hc.id, Data: bytes.Clone(buf[:n])}, hc})
 		}
 		if err != nil {
 			hc.mu.Lock()
 			closed := hc.closed
 			hc.mu.Unlock()
 			if !closed {
-				hc.h.in.post(event{kind: evEOF, hc: hc})
+				hc.h.in.post(event{HostEvent{Kind: HostEOF, Conn: hc.id}, hc})
 			}
 			return
 		}
@@ -378,7 +506,7 @@ func (hc *hostConn) write() {
 		if counted && n > 0 {
 			hc.written.Add(uint64(n))
 			if !hc.progress.Swap(true) {
-				hc.h.in.post(event{kind: evWrote, hc: hc})
+				hc.h.in.post(event{HostEvent{Kind: HostWrote, Conn: hc.id}, hc})
 			}
 		}
 		if err != nil {
@@ -386,20 +514,20 @@ func (hc *hostConn) write() {
 			closed := hc.closed
 			hc.mu.Unlock()
 			if !closed {
-				hc.h.in.post(event{kind: evError, hc: hc, err: err})
+				hc.h.in.post(event{HostEvent{Kind: HostError, Conn: hc.id, Err: err}, hc})
 			}
 			return
 		}
 	}
 }
 
-// pendingBytes is the number of data bytes queued for Poll.
+// pendingBytes is the number of data bytes queued for Take.
 func (in *inbox) pendingBytes() int {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	n := 0
 	for _, ev := range in.evs {
-		n += len(ev.data)
+		n += len(ev.Data)
 	}
 	return n
 }

@@ -28,23 +28,24 @@
 //
 // # Determinism
 //
-// Packets the guest transmits are handled synchronously in Notify. Host
+// Packets the guest transmits are handled synchronously in Notify. The
+// device reaches its host side only through the Host interface: host
 // goroutines (accept, dial, read, write) never touch guest memory or the
-// device's state: they queue events that the device takes only in Poll,
-// which the board calls between scheduling rounds at an instruction count
-// it records. Wake signals that a Poll has something to take. Every
-// connection-visible change (new connections, dial results, host data,
-// host EOF, credit freed by host writes, host errors) enters the guest
-// there.
+// device's state; they queue HostEvents that the device takes only in Poll
+// (Host.Take), which the board calls between scheduling rounds at an
+// instruction count it records. Wake signals that a Poll has something to
+// take. Every connection-visible change (new connections, dial results,
+// host data, host EOF, credit freed by host writes, host errors) enters the
+// guest there, and nothing the device tells its Host returns host state.
+// So a Host that logs what Take returned, and one that returns the logged
+// events again and drops everything else, record and replay the device
+// (Config.Host).
 package vsock
 
 import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"net"
-	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -152,8 +153,12 @@ type Config struct {
 	GuestCID uint64
 	// UnixPath is the host Unix socket U the device listens on; guest
 	// connections to host port P go to U_P. Empty means no host
-	// connections: the guest's are all reset.
+	// connections: the guest's are all reset. It is not used when Host is
+	// set.
 	UnixPath string
+	// Host, if set, is the device's host side (the device closes it);
+	// otherwise the device makes one on UnixPath (NewUnixHost).
+	Host Host
 	// ConnBuffer is the per-connection buffer each way, advertised to the
 	// guest as buf_alloc; 0 means DefaultConnBuffer.
 	ConnBuffer uint32
@@ -161,6 +166,22 @@ type Config struct {
 	MaxConns int
 	// Logger receives the device's log lines; nil means slog.Default().
 	Logger *slog.Logger
+}
+
+// defaults fills in the defaults.
+func (cfg *Config) defaults() {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.GuestCID == 0 {
+		cfg.GuestCID = DefaultGuestCID
+	}
+	if cfg.ConnBuffer == 0 {
+		cfg.ConnBuffer = DefaultConnBuffer
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
 }
 
 // Stats counts a Device's packets.
@@ -184,8 +205,7 @@ type Device struct {
 	guestCID uint64
 	bufSize  uint32
 	maxConns int
-	path     string
-	host     *hostSide
+	host     Host
 
 	rx, tx *virtio.Queue
 	txc    virtio.Chain
@@ -195,83 +215,60 @@ type Device struct {
 	data   []byte
 
 	conns    map[connKey]*conn
-	byHost   map[*hostConn]*conn
+	byHost   map[ConnID]*conn
 	ready    []*conn // connections that may have a packet to send, FIFO
 	control  []Header
 	nextPort uint32
+	nextDial ConnID // the last ConnID given to a guest connection
 
 	closeOnce sync.Once
 
 	txPackets, txDropped, rxPackets, resets atomic.Uint64
 }
 
-// New returns a virtio-vsock device and starts listening on
-// cfg.UnixPath (which must not exist yet).
+// New returns a virtio-vsock device. Without cfg.Host it starts listening
+// on cfg.UnixPath (which must not exist yet).
 func New(cfg Config) (*Device, error) {
+	cfg.defaults()
+	if cfg.GuestCID <= HostCID || cfg.GuestCID >= 0xffffffff {
+		if cfg.Host != nil {
+			cfg.Host.Close()
+		}
+		return nil, fmt.Errorf("vsock: guest CID %d is reserved", cfg.GuestCID)
+	}
 	d := &Device{
 		log:      cfg.Logger,
 		guestCID: cfg.GuestCID,
 		bufSize:  cfg.ConnBuffer,
 		maxConns: cfg.MaxConns,
-		path:     cfg.UnixPath,
+		host:     cfg.Host,
 		conns:    map[connKey]*conn{},
-		byHost:   map[*hostConn]*conn{},
+		byHost:   map[ConnID]*conn{},
 		nextPort: firstHostPort,
 		data:     make([]byte, MaxPacket),
 	}
-	if d.log == nil {
-		d.log = slog.Default()
-	}
-	if d.guestCID == 0 {
-		d.guestCID = DefaultGuestCID
-	}
-	if d.guestCID <= HostCID || d.guestCID >= 0xffffffff {
-		return nil, fmt.Errorf("vsock: guest CID %d is reserved", d.guestCID)
-	}
-	if d.bufSize == 0 {
-		d.bufSize = DefaultConnBuffer
-	}
-	if d.maxConns <= 0 {
-		d.maxConns = DefaultMaxConns
-	}
-	d.host = &hostSide{
-		log:        d.log,
-		path:       d.path,
-		limit:      int(d.bufSize),
-		maxPending: d.maxConns,
-		conns:      map[*hostConn]struct{}{},
-	}
-	d.host.in.wake = make(chan struct{}, 1)
-	if d.path != "" {
-		ln, err := net.Listen("unix", d.path)
+	if d.host == nil {
+		h, err := newHostSide(cfg)
 		if err != nil {
-			return nil, fmt.Errorf("vsock: listening on the host socket: %w", err)
+			return nil, err
 		}
-		d.host.ln = ln
-		d.host.goTracked(d.host.accept)
+		d.host = h
 	}
 	return d, nil
 }
 
-// Close stops listening, closes every host connection, waits for the host
-// goroutines and removes the host socket. The device must not be used
-// afterwards.
+// Close closes the host side: with the Unix-socket host, it stops
+// listening, closes every host connection, waits for the host goroutines
+// and removes the host socket. The device must not be used afterwards.
 func (d *Device) Close() error {
 	var err error
-	d.closeOnce.Do(func() {
-		d.host.close()
-		if d.path != "" {
-			if e := os.Remove(d.path); e != nil && !os.IsNotExist(e) {
-				err = fmt.Errorf("vsock: removing the host socket: %w", e)
-			}
-		}
-	})
+	d.closeOnce.Do(func() { err = d.host.Close() })
 	return err
 }
 
 // Wake returns a channel that receives a value (it holds at most one) when
 // host input is waiting for Poll. (Notify is virtio.Device's.)
-func (d *Device) Wake() <-chan struct{} { return d.host.in.wake }
+func (d *Device) Wake() <-chan struct{} { return d.host.Wake() }
 
 // Stats returns the device's counters; it is safe for concurrent use.
 func (d *Device) Stats() Stats {
@@ -349,16 +346,11 @@ func (d *Device) Notify(q int) {
 // instruction count it records: it is the only point where host input
 // enters the machine.
 func (d *Device) Poll() (took bool) {
-	evs := d.host.in.take()
+	evs := d.host.Take()
 	for i := range evs {
 		d.apply(&evs[i])
-		evs[i] = event{}
+		evs[i] = HostEvent{}
 	}
 	d.pump()
 	return len(evs) > 0
-}
-
-// hostPath is the Unix socket for guest connections to host port port.
-func (d *Device) hostPath(port uint32) string {
-	return d.path + "_" + strconv.FormatUint(uint64(port), 10)
 }

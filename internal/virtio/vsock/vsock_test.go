@@ -301,7 +301,7 @@ func TestStalledConnection(t *testing.T) {
 		t.Fatal("host write to a stalled connection completed")
 	default:
 	}
-	if n := g.dev.host.in.pendingBytes(); n > 64<<10 {
+	if n := g.dev.host.(*hostSide).in.pendingBytes(); n > 64<<10 {
 		t.Fatalf("%d bytes queued for Poll", n)
 	}
 }

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+
+	"github.com/juicevm/juice/internal/gdbstub"
+	"github.com/juicevm/juice/internal/machine"
+	"github.com/juicevm/juice/internal/timetravel"
+)
+
+// replayGDB replays a recording under gdb's control: it serves the gdb
+// remote protocol on addr to one client, which can run the replay
+// forwards and backwards (juice replay FILE.jrr --gdb ADDR).
+func replayGDB(ctx context.Context, path, addr string) error {
+	s, err := openReplay(path)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	// The whole recording is read first: where it ends bounds forward
+	// execution, and its inputs must be at hand when execution goes back.
+	for s.script.fill() {
+	}
+	if s.script.err != nil {
+		return fmt.Errorf("replay: %s: %w", path, s.script.err)
+	}
+	f := &s.f
+	if err := f.resolve(ctx); err != nil {
+		return err
+	}
+	cfg, err := f.machineConfig()
+	if err != nil {
+		return err
+	}
+	s.prepare(&cfg)
+	cfg.MaxInstructions = 0 // the end of the recording bounds the run
+	con := &rewindConsole{w: os.Stdout}
+	cfg.Console = con
+	m, err := machine.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	tm := &consoleMachine{Machine: timetravel.FromMachine(m), con: con, at: map[timetravel.Checkpoint]int64{}}
+	sess, err := timetravel.New(tm, timetravel.Options{End: s.script.end.Instructions, Log: os.Stderr})
+	if err != nil {
+		return fmt.Errorf("replay --gdb: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("replay --gdb: %w", err)
+	}
+	defer ln.Close()
+	fmt.Fprintf(os.Stderr, "juice: gdb server listening on %s\n", ln.Addr())
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	conn, err := ln.Accept()
+	if err != nil {
+		if ctx.Err() != nil {
+			return exitStatus{exitCanceled}
+		}
+		return fmt.Errorf("replay --gdb: %w", err)
+	}
+	ln.Close()
+	defer conn.Close()
+	stopConn := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stopConn()
+	fmt.Fprintf(os.Stderr, "juice: gdb connected from %s; the recording ends at instruction %d\n", conn.RemoteAddr(), s.script.end.Instructions)
+	err = gdbstub.Serve(ctx, conn, &timetravel.Target{S: sess}, os.Stderr)
+	if ctx.Err() != nil {
+		return exitStatus{exitCanceled}
+	}
+	if err != nil {
+		return fmt.Errorf("replay --gdb: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "juice: gdb session ended at instruction %d\n", sess.Position())
+	return nil
+}
+
+// rewindConsole passes the guest's console output through once: when the
+// replay goes back and executes again, what it prints again is dropped.
+type rewindConsole struct {
+	w     io.Writer
+	pos   int64 // bytes the guest has printed at the current position
+	shown int64 // bytes passed through
+}
+
+func (c *rewindConsole) Write(p []byte) (int, error) {
+	end := c.pos + int64(len(p))
+	if end > c.shown {
+		if _, err := c.w.Write(p[len(p)-int(end-c.shown):]); err != nil {
+			return 0, err
+		}
+		c.shown = end
+	}
+	c.pos = end
+	return len(p), nil
+}
+
+// consoleMachine keeps the console's position with each checkpoint. The
+// machine flushes its console when RunTo returns, and checkpoints are
+// taken between RunTo calls, so the count is exact.
+type consoleMachine struct {
+	timetravel.Machine
+	con *rewindConsole
+	at  map[timetravel.Checkpoint]int64
+}
+
+func (c *consoleMachine) Checkpoint() (timetravel.Checkpoint, error) {
+	cp, err := c.Machine.Checkpoint()
+	if err == nil {
+		if _, ok := c.at[cp]; !ok {
+			c.at[cp] = c.con.pos
+		}
+	}
+	return cp, err
+}
+
+func (c *consoleMachine) Restore(cp timetravel.Checkpoint) error {
+	if err := c.Machine.Restore(cp); err != nil {
+		return err
+	}
+	c.con.pos = c.at[cp]
+	return nil
+}
+
+func (c *consoleMachine) DropCheckpoint(cp timetravel.Checkpoint) error {
+	delete(c.at, cp)
+	return c.Machine.DropCheckpoint(cp)
+}

@@ -1,0 +1,150 @@
+package machine
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/juicevm/juice/internal/snapshot"
+)
+
+// Summary is a compact fingerprint of the machine's state without RAM:
+// small enough for a recording to log every few million instructions, and
+// detailed enough that a replay which parts from its recording can say
+// what differs — a hart's pc, its integer, floating-point or control
+// registers, or the devices.
+type Summary struct {
+	// Clock is the machine clock at which the summary was taken.
+	Clock uint64
+	// Instructions is the total instruction count then.
+	Instructions uint64
+	// Harts fingerprints each hart.
+	Harts []HartSummary
+	// Devices is a hash of the board's devices and virtio transports.
+	Devices uint64
+}
+
+// HartSummary fingerprints one hart: its pc, and 64-bit hashes of its
+// register files.
+type HartSummary struct {
+	PC uint64
+	// X hashes the integer registers, F the floating-point registers,
+	// and CSRs the privilege level, control and status registers and
+	// counters.
+	X, F, CSRs uint64
+}
+
+// Summary returns the machine's state summary now.
+func (m *Machine) Summary() Summary {
+	s := Summary{Clock: m.now, Instructions: m.Instructions()}
+	for _, h := range m.harts {
+		st := h.State()
+		var hs HartSummary
+		hs.PC = st.PC
+		var b []byte
+		for _, v := range st.X {
+			b = binary.LittleEndian.AppendUint64(b, v)
+		}
+		hs.X = hash64(b)
+		b = b[:0]
+		for _, v := range st.F {
+			b = binary.LittleEndian.AppendUint64(b, v)
+		}
+		hs.F = hash64(b)
+		var e snapshot.Encoder
+		h.SaveState(&e)
+		hs.CSRs = hash64(e.Bytes()[33*8:]) // all but the registers and pc
+		s.Harts = append(s.Harts, hs)
+	}
+	var e snapshot.Encoder
+	m.clint.saveState(&e)
+	m.plic.saveState(&e)
+	m.uart.saveState(&e)
+	if m.sbi != nil {
+		m.sbi.saveState(&e)
+	}
+	for _, sl := range m.slots {
+		sl.transport.SaveState(&e)
+	}
+	s.Devices = hash64(e.Bytes())
+	return s
+}
+
+func hash64(b []byte) uint64 {
+	sum := sha256.Sum256(b)
+	return binary.LittleEndian.Uint64(sum[:])
+}
+
+// AppendBinary appends the summary's encoding (without the clock, which a
+// recording stores beside it) to b.
+func (s Summary) AppendBinary(b []byte) ([]byte, error) {
+	b = binary.LittleEndian.AppendUint64(b, s.Instructions)
+	b = append(b, byte(len(s.Harts)))
+	for _, h := range s.Harts {
+		for _, v := range []uint64{h.PC, h.X, h.F, h.CSRs} {
+			b = binary.LittleEndian.AppendUint64(b, v)
+		}
+	}
+	return binary.LittleEndian.AppendUint64(b, s.Devices), nil
+}
+
+// ParseSummary decodes a summary AppendBinary encoded, taken at clock.
+func ParseSummary(clock uint64, b []byte) (Summary, error) {
+	s := Summary{Clock: clock}
+	if len(b) < 9 {
+		return s, errors.New("state summary: too short")
+	}
+	s.Instructions = binary.LittleEndian.Uint64(b)
+	n := int(b[8])
+	if n < 1 || n > MaxCPUs || len(b) != 9+32*n+8 {
+		return s, fmt.Errorf("state summary: %d bytes for %d harts", len(b), n)
+	}
+	p := b[9:]
+	for range n {
+		s.Harts = append(s.Harts, HartSummary{
+			PC: binary.LittleEndian.Uint64(p), X: binary.LittleEndian.Uint64(p[8:]),
+			F: binary.LittleEndian.Uint64(p[16:]), CSRs: binary.LittleEndian.Uint64(p[24:]),
+		})
+		p = p[32:]
+	}
+	s.Devices = binary.LittleEndian.Uint64(p)
+	return s, nil
+}
+
+// Diff describes how s differs from want ("" when it does not): the
+// instruction count, then each hart whose pc or registers differ, then the
+// devices.
+func (s Summary) Diff(want Summary) string {
+	var d []string
+	if s.Instructions != want.Instructions {
+		d = append(d, fmt.Sprintf("%d instructions executed, recorded %d", s.Instructions, want.Instructions))
+	}
+	if len(s.Harts) != len(want.Harts) {
+		return strings.Join(append(d, fmt.Sprintf("%d harts, recorded %d", len(s.Harts), len(want.Harts))), "; ")
+	}
+	for i, h := range s.Harts {
+		w := want.Harts[i]
+		if h.PC != w.PC {
+			d = append(d, fmt.Sprintf("hart %d pc %#x, recorded %#x", i, h.PC, w.PC))
+		}
+		var regs []string
+		if h.X != w.X {
+			regs = append(regs, "integer")
+		}
+		if h.F != w.F {
+			regs = append(regs, "floating-point")
+		}
+		if h.CSRs != w.CSRs {
+			regs = append(regs, "control and status")
+		}
+		if len(regs) > 0 {
+			d = append(d, fmt.Sprintf("hart %d %s registers differ", i, strings.Join(regs, " and ")))
+		}
+	}
+	if s.Devices != want.Devices {
+		d = append(d, "device state differs")
+	}
+	return strings.Join(d, "; ")
+}
