@@ -127,7 +127,8 @@ func (t *Target) Resume(ctx context.Context, r gdbstub.Resume) (gdbstub.Stop, er
 	case ReasonInterrupt:
 		out.Kind = gdbstub.StopInterrupt
 	case ReasonBegin:
-		out.Kind = gdbstub.StopHistoryBegin
+		// Where history begins, the thread gdb ran stays selected.
+		out.Kind, out.Thread = gdbstub.StopHistoryBegin, h+1
 	case ReasonEnd:
 		out.Kind = gdbstub.StopHistoryEnd
 	}

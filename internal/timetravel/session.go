@@ -312,11 +312,10 @@ func (s *Session) run(ctx context.Context, target uint64, hook hookFunc) (outcom
 			}
 			return hooked, nil
 		default:
-			s.stopped, s.endKnown, s.endPos = true, true, s.m.Instructions()
-			if err != nil {
-				s.logf("the machine stopped at instruction %d (%v): %v", s.endPos, e.Kind, err)
-			} else {
-				s.logf("the machine stopped at instruction %d (%v)", s.endPos, e.Kind)
+			s.stopped = true
+			s.machineEnded(e, err)
+			if s.m.Instructions() >= target {
+				return reached, nil
 			}
 			return ended, nil
 		}
@@ -431,9 +430,23 @@ func (s *Session) settle() error {
 	case machine.ExitLimit:
 		return fmt.Errorf("timetravel: the machine ran past instruction %d without asking the step hook", pos)
 	}
-	s.stopped, s.endKnown, s.endPos = true, true, s.m.Instructions()
-	s.logf("the machine stopped at instruction %d (%v)", s.endPos, e.Kind)
-	return err
+	s.stopped = true
+	s.machineEnded(e, err)
+	return nil
+}
+
+// machineEnded notes where the machine stopped by itself: the end of the
+// history.
+func (s *Session) machineEnded(e machine.Exit, err error) {
+	if s.endKnown {
+		return
+	}
+	s.endKnown, s.endPos = true, s.m.Instructions()
+	if err != nil {
+		s.logf("the machine stopped at instruction %d (%v): %v", s.endPos, e.Kind, err)
+	} else if s.opts.End == 0 || s.endPos != s.opts.End {
+		s.logf("the machine stopped at instruction %d (%v)", s.endPos, e.Kind)
+	}
 }
 
 // seek goes to position pos, which execution has reached before.
@@ -622,8 +635,9 @@ func (s *Session) lastBefore(ctx context.Context, end uint64, match func(hart in
 	return hit{}, false, nil
 }
 
-// reverse runs backwards to the last place match or a watchpoint selects.
-func (s *Session) reverse(ctx context.Context, match func(hart int, pc uint64) (Reason, bool)) (Stop, error) {
+// reverse runs backwards to the last place match or a watchpoint selects;
+// at the start of the history it reports hart.
+func (s *Session) reverse(ctx context.Context, hart int, match func(hart int, pc uint64) (Reason, bool)) (Stop, error) {
 	origin := s.m.Instructions()
 	s.focus = origin
 	h, found, err := s.lastBefore(ctx, origin, match)
@@ -640,7 +654,7 @@ func (s *Session) reverse(ctx context.Context, match func(hart int, pc uint64) (
 		if err := s.seek(s.Start()); err != nil {
 			return Stop{}, err
 		}
-		return s.stopHere(ReasonBegin, s.next), nil
+		return s.stopHere(ReasonBegin, hart), nil
 	}
 	s.focus = h.pos
 	if err := s.seek(h.pos); err != nil {
@@ -653,7 +667,7 @@ func (s *Session) reverse(ctx context.Context, match func(hart int, pc uint64) (
 // before the current position, or to the start of the history. At a
 // watchpoint it stops before the instruction that wrote the range.
 func (s *Session) ReverseContinue(ctx context.Context) (Stop, error) {
-	return s.reverse(ctx, func(hart int, pc uint64) (Reason, bool) {
+	return s.reverse(ctx, s.next, func(hart int, pc uint64) (Reason, bool) {
 		return ReasonBreakpoint, s.bps[pc] > 0
 	})
 }
@@ -674,7 +688,7 @@ func (s *Session) ReverseStep(ctx context.Context, hart int) (Stop, error) {
 		}
 		return s.stopHere(ReasonStep, 0), nil
 	}
-	return s.reverse(ctx, func(h int, pc uint64) (Reason, bool) {
+	return s.reverse(ctx, hart, func(h int, pc uint64) (Reason, bool) {
 		if h == hart {
 			return ReasonStep, true
 		}

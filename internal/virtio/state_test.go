@@ -536,8 +536,7 @@ func (m *sliceLog) Slice(addr, n uint64) ([]byte, bool) {
 func TestPushHandsOutWritableBuffers(t *testing.T) {
 	d, _ := newHolderDriver()
 	log := &sliceLog{Memory: d.Mem, addrs: map[uint64]int{}}
-	rebind(d)
-	d.T = virtio.NewTransport(d.T.Device(), log, func(level bool) { d.IRQ = level })
+	d.T = virtio.NewTransport(newHolder(), log, func(level bool) { d.IRQ = level })
 	if err := d.Init(allFeatures, 8); err != nil {
 		t.Fatal(err)
 	}
