@@ -235,6 +235,8 @@ func TestReplayGDB(t *testing.T) {
 		{"watch", "watch counter"},
 		{"cont2", "continue"},
 		{"counter2", "p counter"},
+		{"when2", "monitor when"},
+		{"insn2", "x/i $pc"},
 		{"cont3", "continue"},
 		{"when3", "monitor when"},
 		{"pc3", "p/x $pc"},
@@ -243,6 +245,8 @@ func TestReplayGDB(t *testing.T) {
 		{"pc4", "p/x $pc"},
 		{"rcont1", "reverse-continue"},
 		{"counter5", "p counter"},
+		{"when5", "monitor when"},
+		{"insn5", "x/i $pc"},
 		{"rcont2", "reverse-continue"},
 		{"when6", "monitor when"},
 		{"regs6", "info registers"},
@@ -306,6 +310,14 @@ func TestReplayGDB(t *testing.T) {
 	// Backwards over the write to counter: gdb shows the value before it.
 	expect("rcont1", "Hardware watchpoint 2: counter", "Old value = 1", "New value = 0")
 	expect("counter5", "= 0")
+	// Forwards gdb stops right after the store, backwards right before it.
+	expect("insn5", "sd\t")
+	if w2, w5 := position(t, res["when2"], log), position(t, res["when5"], log); w5+1 != w2 {
+		t.Errorf("the watchpoint stopped after the write at instruction %d, before it at %d", w2, w5)
+	}
+	if strings.Contains(res["insn2"], "sd\t") {
+		t.Errorf("forwards, the watchpoint stopped before the store:\n%s", res["insn2"])
+	}
 	expect("rcont2", "Breakpoint 1, square (x=1)")
 	if w1, w6 := position(t, res["when1"], log), position(t, res["when6"], log); w1 != w6 {
 		t.Errorf("reverse-continue to the first hit: instruction %d, the forward run hit it at %d", w6, w1)

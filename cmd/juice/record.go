@@ -134,7 +134,7 @@ func newRecordCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the recording to `FILE.jrr`")
-	cmd.Flags().Uint64Var(&digestEvery, "digest-every", 20_000_000, "record a summary of the machine state every `N` instructions of the clock, for replays to check (0: none)")
+	cmd.Flags().Uint64Var(&digestEvery, "digest-every", 30_000_000, "record a summary of the machine state every `N` instructions of the clock, for replays to check (0: none)")
 	f.register(cmd)
 	return cmd
 }

@@ -31,6 +31,7 @@ func FuzzServe(f *testing.F) {
 	f.Add(all)
 	f.Add([]byte("$qAttached#00-+$c#63\x03+$g#67"))
 	f.Add([]byte("$$$$#\x03}$m1000,4#fd"))
+	f.Add([]byte("$#00+$#00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

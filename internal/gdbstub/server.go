@@ -133,7 +133,7 @@ func (s *session) loop() error {
 			if bytes.Equal(e.data, []byte("QStartNoAckMode")) {
 				s.ack = false
 			}
-			if bytes.Equal(e.data, []byte("D")) || bytes.HasPrefix(e.data, []byte("vKill")) {
+			if (len(e.data) > 0 && e.data[0] == 'D') || bytes.HasPrefix(e.data, []byte("vKill")) {
 				return nil
 			}
 		}
@@ -703,6 +703,7 @@ func (s *session) vPacket(p []byte) ([]byte, error) {
 func (s *session) parseVCont(p []byte) (Resume, bool) {
 	r := Resume{Action: Continue, Thread: s.resumeThread(s.cThread)}
 	stepSeen := false
+	var only []int // threads continued by name; -1 for a default action
 	for _, a := range bytes.Split(p, []byte(";")) {
 		act, tidS, hasTid := bytes.Cut(a, []byte(":"))
 		tid := 0
@@ -721,6 +722,11 @@ func (s *session) parseVCont(p []byte) (Resume, bool) {
 			if act[0] == 'c' && len(act) != 1 {
 				return r, false
 			}
+			if hasTid && tid > 0 {
+				only = append(only, tid)
+			} else {
+				only = append(only, -1)
+			}
 		case 's', 'S':
 			if act[0] == 's' && len(act) != 1 {
 				return r, false
@@ -737,6 +743,9 @@ func (s *session) parseVCont(p []byte) (Resume, bool) {
 				return r, false
 			}
 		}
+	}
+	if !stepSeen && len(only) == 1 && only[0] > 0 {
+		r.Thread, r.Only = only[0], true
 	}
 	return r, true
 }

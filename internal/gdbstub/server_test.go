@@ -307,6 +307,8 @@ func TestBreakpointsAndResume(t *testing.T) {
 	c.expect("Hc2", "OK")
 	c.expect("bs", "T05thread:1;replaylog:end;")
 	c.expect("s", "T05thread:1;replaylog:end;")
+	c.expect("vCont;c:2", "T05thread:1;replaylog:end;")
+	c.expect("vCont;c:2;c", "T05thread:1;replaylog:end;")
 	c.expect("vCont;q", "E01")
 	c.expect("vCont;s:7", "E01")
 	c.expect("c80000000", "E16")
@@ -316,6 +318,8 @@ func TestBreakpointsAndResume(t *testing.T) {
 		{Action: Continue, Reverse: true, Thread: 1},
 		{Action: Step, Reverse: true, Thread: 2},
 		{Action: Step, Thread: 2},
+		{Action: Continue, Thread: 2, Only: true},
+		{Action: Continue, Thread: 2},
 	}
 	if fmt.Sprint(f.resumes) != fmt.Sprint(want2) {
 		t.Errorf("resumes %v, want %v", f.resumes, want2)
@@ -406,6 +410,7 @@ func TestTooLongPacket(t *testing.T) {
 	c := startServer(t, newFake())
 	c.expect("m"+strings.Repeat("0", maxRaw+10), "E01")
 	c.expect("qAttached", "1")
+	c.expect("", "")
 	c.write("$junk$qAttached#" + string(frame([]byte("qAttached"))[11:]))
 	if b := c.readByte(); b != '+' {
 		t.Fatalf("got %q", b)

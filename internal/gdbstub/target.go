@@ -72,6 +72,10 @@ type Resume struct {
 	// Thread is the thread to step (Step), or the thread gdb last selected
 	// with Hc (Continue); always one of Threads().
 	Thread int
+	// Only says gdb resumed Thread alone (vCont;c:TID, as it does to
+	// single-step in software with a breakpoint at the next pc): the
+	// other threads' breakpoints should not stop the target.
+	Only bool
 }
 
 // StopKind says why the target stopped.

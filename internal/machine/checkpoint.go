@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	mathbits "math/bits"
 	"slices"
 
 	"github.com/juicevm/juice/internal/snapshot"
@@ -66,39 +65,7 @@ func (c *Checkpoint) Size() int {
 }
 
 // markDirty records that the machine wrote RAM at offsets [off, off+n).
-func (m *Machine) markDirty(off, n uint64) {
-	if n == 0 {
-		return
-	}
-	for p := off / pageSize; p <= (off+n-1)/pageSize; p++ {
-		m.dirty[p/64] |= 1 << (p % 64)
-	}
-}
-
-// clearDirty forgets which pages were written since the base, and flushes
-// the harts' TLBs so that their next write to each page marks it again.
-// The pages stay marked as touched.
-func (m *Machine) clearDirty() {
-	for i, w := range m.dirty {
-		m.touched[i] |= w
-	}
-	clear(m.dirty)
-	for _, h := range m.harts {
-		h.FlushTLB()
-	}
-}
-
-// dirtyPages calls f with the index of each page written since the last
-// clearDirty.
-func (m *Machine) dirtyPages(f func(p uint32)) {
-	for w, word := range m.dirty {
-		for word != 0 {
-			b := uint32(w*64) + uint32(mathbits.TrailingZeros64(word))
-			word &= word - 1
-			f(b)
-		}
-	}
-}
+func (m *Machine) markDirty(off, n uint64) { m.pages.mark(off, n) }
 
 // checkpointable reports why the machine cannot take checkpoints, if it
 // cannot.
@@ -206,7 +173,8 @@ func (m *Machine) Checkpoint() (*Checkpoint, error) {
 		c := m.timeline[i]
 		// RAM now equals c's RAM: the pages written since the base are
 		// accounted for in the checkpoints up to c.
-		m.clearDirty()
+		m.pages.drain()
+		clear(m.pages.ckpt)
 		m.base = c
 		return c, nil
 	}
@@ -219,16 +187,17 @@ func (m *Machine) Checkpoint() (*Checkpoint, error) {
 			c.disks = append(c.disks, d.SaveContents())
 		}
 	}
+	m.pages.drain()
 	if len(m.timeline) == 0 {
 		c.full = slices.Clone(m.ram)
 	} else {
 		c.pages = make(map[uint32][]byte)
-		m.dirtyPages(func(p uint32) {
+		each(m.pages.ckpt, func(p uint32) {
 			off := uint64(p) * pageSize
 			c.pages[p] = slices.Clone(m.ram[off : off+pageSize])
 		})
 	}
-	m.clearDirty()
+	clear(m.pages.ckpt)
 	m.timeline = slices.Insert(m.timeline, i, c)
 	m.base = c
 	return c, nil
@@ -310,17 +279,24 @@ func (m *Machine) Restore(c *Checkpoint) error {
 	}
 	// The pages that may differ from c's: those written since the base,
 	// and those that changed between the base and c.
+	m.pages.drain()
+	set := m.pages.ckpt
 	lo, hi := min(from, to), max(from, to)
 	for i := lo + 1; i <= hi; i++ {
 		for p := range m.timeline[i].pages {
-			m.dirty[p/64] |= 1 << (p % 64)
+			set[p/64] |= 1 << (p % 64)
 		}
 	}
-	m.dirtyPages(func(p uint32) {
+	each(set, func(p uint32) {
 		off := uint64(p) * pageSize
 		copy(m.ram[off:off+pageSize], m.pageAt(to, p))
 	})
-	m.clearDirty()
+	// The pages rewritten changed for the summaries and digests too.
+	for i, w := range set {
+		m.pages.sum[i] |= w
+		m.pages.touched[i] |= w
+	}
+	clear(set)
 	m.base = c
 	m.exit, m.err = nil, nil
 	return nil
@@ -351,7 +327,7 @@ func (m *Machine) DropCheckpoint(c *Checkpoint) error {
 		// RAM is c's plus the dirty pages; in terms of the checkpoint
 		// before c, c's own pages may differ too.
 		for p := range c.pages {
-			m.dirty[p/64] |= 1 << (p % 64)
+			m.pages.ckpt[p/64] |= 1 << (p % 64)
 		}
 		m.base = nil
 		if i > 0 {
@@ -373,20 +349,31 @@ func (m *Machine) ReadVirtual(hart int, va uint64, p []byte) error {
 	return m.accessVirtual(hart, va, p, false)
 }
 
+// ReadPhysical reads len(p) bytes of RAM at physical address pa.
+func (m *Machine) ReadPhysical(pa uint64, p []byte) error { return m.accessVirtual(-1, pa, p, false) }
+
+// WritePhysical writes p to RAM at physical address pa; the pages written
+// are marked for checkpoints and summaries.
+func (m *Machine) WritePhysical(pa uint64, p []byte) error { return m.accessVirtual(-1, pa, p, true) }
+
 // WriteVirtual writes p at virtual address va as hart i sees memory now,
 // like ReadVirtual. The pages written are marked for checkpoints.
 func (m *Machine) WriteVirtual(hart int, va uint64, p []byte) error {
 	return m.accessVirtual(hart, va, p, true)
 }
 
+// accessVirtual reads or writes memory through hart's translation, or at
+// physical addresses for hart -1.
 func (m *Machine) accessVirtual(hart int, va uint64, p []byte, write bool) error {
-	if hart < 0 || hart >= len(m.harts) {
+	if hart < -1 || hart >= len(m.harts) {
 		return fmt.Errorf("memory: no hart %d", hart)
 	}
-	h := m.harts[hart]
 	for len(p) > 0 {
 		n := min(uint64(len(p)), pageSize-va%pageSize)
-		pa, ok := h.Translate(va)
+		pa, ok := va, true
+		if hart >= 0 {
+			pa, ok = m.harts[hart].Translate(va)
+		}
 		if !ok {
 			return fmt.Errorf("memory: %#x is not mapped", va)
 		}
@@ -466,17 +453,11 @@ func (m *Machine) Save(c *Checkpoint) (SavedCheckpoint, error) {
 // holds every page that is not zero.
 func (m *Machine) LoadPages(pages []SavedPage, first bool) error {
 	if first {
-		m.dirtyPages(func(p uint32) {
+		m.pages.drain()
+		each(m.pages.touched, func(p uint32) {
 			off := uint64(p) * pageSize
 			clear(m.ram[off : off+pageSize])
 		})
-		for w, bits := range m.touched {
-			for bits != 0 {
-				p := uint64(w*64 + mathbits.TrailingZeros64(bits))
-				bits &= bits - 1
-				clear(m.ram[p*pageSize : (p+1)*pageSize])
-			}
-		}
 	}
 	for _, pg := range pages {
 		off := uint64(pg.Index) * pageSize
@@ -522,7 +503,8 @@ func (m *Machine) LoadState(s SavedCheckpoint) error {
 	if k != len(s.Disks) {
 		return fmt.Errorf("checkpoint: it has %d disks, the machine %d", len(s.Disks), k)
 	}
-	m.clearDirty()
+	m.pages.drain()
+	clear(m.pages.ckpt)
 	m.exit, m.err = nil, nil
 	return nil
 }

@@ -3,6 +3,8 @@ package machine_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/juicevm/juice/internal/machine"
@@ -160,5 +162,48 @@ func TestReadVirtual(t *testing.T) {
 	}
 	if err := m.ReadVirtual(5, h.PC, insn[:]); err == nil {
 		t.Fatal("reading through a hart that does not exist succeeded")
+	}
+}
+
+// TestSummaryNamesWhatDiffers runs two identical machines, disturbs one —
+// a RAM page, then a register — and checks that comparing their state
+// summaries names the part of RAM and the page, then the hart and the
+// register file.
+func TestSummaryNamesWhatDiffers(t *testing.T) {
+	var out1, out2 bytes.Buffer
+	a, b := newBootMachine(t, 2, &out1), newBootMachine(t, 2, &out2)
+	runTo(t, a, 8_000_000)
+	runTo(t, b, 8_000_000)
+	if d := a.Summary().Diff(b.Summary()); d != "" {
+		t.Fatalf("identical machines differ: %s", d)
+	}
+	page := uint64(machine.RAMBase + 0x0a3_1000)
+	var old [1]byte
+	b.ReadPhysical(page+8, old[:])
+	if err := b.WritePhysical(page+8, []byte{old[0] ^ 0x5a}); err != nil {
+		t.Fatal(err)
+	}
+	sa, sb := a.Summary(), b.Summary()
+	d := sb.Diff(sa)
+	if !strings.Contains(d, "RAM differs in") || !strings.Contains(d, fmt.Sprintf("%#x", page)) {
+		t.Fatalf("a changed page is not named: %q", d)
+	}
+	if strings.Contains(d, "hart") {
+		t.Fatalf("registers reported different: %q", d)
+	}
+	t.Logf("a changed page: %s", d)
+	b.Harts()[1].X[10] ^= 1
+	d = b.Summary().Diff(a.Summary())
+	if !strings.Contains(d, "hart 1 integer registers differ") || strings.Contains(d, "hart 0") {
+		t.Fatalf("a changed register is not named: %q", d)
+	}
+	// The binary form carries the same information.
+	enc, _ := sa.AppendBinary(nil)
+	back, err := machine.ParseSummary(sa.Clock, enc)
+	if err != nil || back.Diff(sa) != "" {
+		t.Fatalf("round trip: %v, %q", err, back.Diff(sa))
+	}
+	if _, err := machine.ParseSummary(0, enc[:len(enc)-1]); err == nil {
+		t.Fatal("a short summary was accepted")
 	}
 }

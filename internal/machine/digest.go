@@ -61,8 +61,8 @@ func (m *Machine) Digest() [32]byte {
 	// Pages never written are zero and not even read (reading them would
 	// make the host map them).
 	var zero [pageSize]byte
-	for w := range m.dirty {
-		bits := m.dirty[w] | m.touched[w]
+	for w := range m.pages.touched {
+		bits := m.pages.recent[w] | m.pages.touched[w]
 		for bits != 0 {
 			p := uint64(w*64 + mathbits.TrailingZeros64(bits))
 			bits &= bits - 1

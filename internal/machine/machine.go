@@ -157,11 +157,11 @@ type Machine struct {
 	rd      round
 	hook    func(hart int, pc uint64) bool
 
-	// dirty marks the RAM pages written since the last checkpoint taken
-	// or restored (base); timeline holds the checkpoints in instruction
-	// order.
-	dirty    []uint64
-	touched  []uint64 // pages written before the last clearDirty
+	// pages tracks the RAM pages written; ramSum fingerprints RAM for
+	// state summaries; timeline holds the checkpoints in instruction
+	// order, base the last one taken or restored.
+	pages    pageTracker
+	ramSum   ramSummary
 	timeline []*Checkpoint
 	base     *Checkpoint
 
@@ -205,9 +205,9 @@ func New(cfg Config) (*Machine, error) {
 		ram:     make([]byte, cfg.Memory),
 		quantum: cfg.Quantum,
 		console: bufio.NewWriterSize(cfg.Console, 64<<10),
-		dirty:   make([]uint64, (cfg.Memory/pageSize+63)/64),
-		touched: make([]uint64, (cfg.Memory/pageSize+63)/64),
 	}
+	m.pages = newPageTracker(m, cfg.Memory/pageSize)
+	m.ramSum = newRAMSummary(cfg.Memory / pageSize)
 	if m.quantum == 0 {
 		m.quantum = DefaultQuantum
 	}
@@ -238,7 +238,7 @@ func New(cfg Config) (*Machine, error) {
 			Bus:      m,
 			Clock:    m,
 			Firmware: fw,
-			Dirty:    m.dirty,
+			Dirty:    m.pages.recent,
 		}))
 	}
 	if err := m.load(); err != nil {

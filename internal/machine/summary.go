@@ -10,11 +10,11 @@ import (
 	"github.com/juicevm/juice/internal/snapshot"
 )
 
-// Summary is a compact fingerprint of the machine's state without RAM:
-// small enough for a recording to log every few million instructions, and
-// detailed enough that a replay which parts from its recording can say
-// what differs — a hart's pc, its integer, floating-point or control
-// registers, or the devices.
+// Summary is a compact fingerprint of the machine's state: small enough
+// for a recording to log every few million instructions, and detailed
+// enough that a replay which parts from its recording can say what differs
+// — a hart's pc, its integer, floating-point or control registers, the
+// devices, or a part of RAM and the pages in it that changed last.
 type Summary struct {
 	// Clock is the machine clock at which the summary was taken.
 	Clock uint64
@@ -24,6 +24,15 @@ type Summary struct {
 	Harts []HartSummary
 	// Devices is a hash of the board's devices and virtio transports.
 	Devices uint64
+	// RAM hashes each of 8 equal parts of RAM (a function of the contents
+	// of its pages that are not zero).
+	RAM [ramRegions]uint32
+
+	// regions and written (not encoded) say, for a replay's own summary,
+	// where each part of RAM lies and which pages in it changed since the
+	// summary before: the candidates when a part differs.
+	regions [ramRegions][2]uint64
+	written [ramRegions][]uint64
 }
 
 // HartSummary fingerprints one hart: its pc, and 64-bit hashes of its
@@ -69,6 +78,18 @@ func (m *Machine) Summary() Summary {
 		sl.transport.SaveState(&e)
 	}
 	s.Devices = hash64(e.Bytes())
+	m.pages.drain()
+	m.ramSum.update(m.ram, m.pages.sum)
+	clear(m.pages.sum)
+	for i := range s.RAM {
+		s.RAM[i] = uint32(m.ramSum.regions[i]) ^ uint32(m.ramSum.regions[i]>>32)
+		first, end := m.ramSum.regionPages(i)
+		s.regions[i] = [2]uint64{RAMBase + first*pageSize, RAMBase + end*pageSize}
+	}
+	for _, p := range m.ramSum.changed {
+		r := m.ramSum.regionOf(p)
+		s.written[r] = append(s.written[r], RAMBase+uint64(p)*pageSize)
+	}
 	return s
 }
 
@@ -87,7 +108,11 @@ func (s Summary) AppendBinary(b []byte) ([]byte, error) {
 			b = binary.LittleEndian.AppendUint64(b, v)
 		}
 	}
-	return binary.LittleEndian.AppendUint64(b, s.Devices), nil
+	b = binary.LittleEndian.AppendUint64(b, s.Devices)
+	for _, v := range s.RAM {
+		b = binary.LittleEndian.AppendUint32(b, v)
+	}
+	return b, nil
 }
 
 // ParseSummary decodes a summary AppendBinary encoded, taken at clock.
@@ -98,7 +123,7 @@ func ParseSummary(clock uint64, b []byte) (Summary, error) {
 	}
 	s.Instructions = binary.LittleEndian.Uint64(b)
 	n := int(b[8])
-	if n < 1 || n > MaxCPUs || len(b) != 9+32*n+8 {
+	if n < 1 || n > MaxCPUs || len(b) != 9+32*n+8+4*ramRegions {
 		return s, fmt.Errorf("state summary: %d bytes for %d harts", len(b), n)
 	}
 	p := b[9:]
@@ -110,6 +135,9 @@ func ParseSummary(clock uint64, b []byte) (Summary, error) {
 		p = p[32:]
 	}
 	s.Devices = binary.LittleEndian.Uint64(p)
+	for i := range s.RAM {
+		s.RAM[i] = binary.LittleEndian.Uint32(p[8+4*i:])
+	}
 	return s, nil
 }
 
@@ -145,6 +173,24 @@ func (s Summary) Diff(want Summary) string {
 	}
 	if s.Devices != want.Devices {
 		d = append(d, "device state differs")
+	}
+	for i := range s.RAM {
+		if s.RAM[i] == want.RAM[i] {
+			continue
+		}
+		msg := fmt.Sprintf("RAM differs in %#x-%#x", s.regions[i][0], s.regions[i][1]-1)
+		if w := s.written[i]; len(w) > 0 {
+			var pages []string
+			for _, a := range w[:min(len(w), 4)] {
+				pages = append(pages, fmt.Sprintf("%#x", a))
+			}
+			more := ""
+			if len(w) > 4 {
+				more = fmt.Sprintf(" and %d more", len(w)-4)
+			}
+			msg += fmt.Sprintf(" (pages that changed there since the last summary: %s%s)", strings.Join(pages, ", "), more)
+		}
+		d = append(d, msg)
 	}
 	return strings.Join(d, "; ")
 }

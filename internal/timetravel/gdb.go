@@ -104,6 +104,8 @@ func (t *Target) Resume(ctx context.Context, r gdbstub.Resume) (gdbstub.Stop, er
 	}
 	var st Stop
 	switch {
+	case r.Action == gdbstub.Continue && !r.Reverse && r.Only:
+		st, err = t.S.ContinueHart(ctx, h)
 	case r.Action == gdbstub.Continue && !r.Reverse:
 		st, err = t.S.Continue(ctx)
 	case r.Action == gdbstub.Continue:
@@ -115,6 +117,20 @@ func (t *Target) Resume(ctx context.Context, r gdbstub.Resume) (gdbstub.Stop, er
 	}
 	if err != nil {
 		return gdbstub.Stop{}, err
+	}
+	if st.Reason == ReasonWatch {
+		// gdb's RISC-V watchpoints are "nonsteppable": a hit is reported
+		// before the writing instruction executes, and gdb itself steps
+		// over it (with the watchpoint removed) to show the new value;
+		// going backwards, after the instruction, and gdb steps back over
+		// it. So stop on the side of the write gdb expects.
+		to := st.Position + 1
+		if !r.Reverse {
+			to = st.Position - 1
+		}
+		if _, err := t.S.Seek(context.Background(), to); err != nil {
+			return gdbstub.Stop{}, err
+		}
 	}
 	out := gdbstub.Stop{Thread: st.Hart + 1, Addr: st.Addr}
 	switch st.Reason {

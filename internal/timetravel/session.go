@@ -499,7 +499,17 @@ func (s *Session) stopHere(r Reason, hart int) Stop {
 // end of the recording. A breakpoint at the current position does not
 // stop it.
 func (s *Session) Continue(ctx context.Context) (Stop, error) {
-	return s.forward(ctx, -1)
+	return s.forward(ctx, -1, -1)
+}
+
+// ContinueHart is Continue for one hart: only its breakpoints stop it
+// (the other harts still run as scheduled; watchpoints stop it whichever
+// hart writes).
+func (s *Session) ContinueHart(ctx context.Context, hart int) (Stop, error) {
+	if hart < 0 || hart >= s.nharts {
+		return Stop{}, fmt.Errorf("no hart %d", hart)
+	}
+	return s.forward(ctx, -1, hart)
 }
 
 // Step runs forward until hart has executed one instruction (other harts
@@ -509,10 +519,13 @@ func (s *Session) Step(ctx context.Context, hart int) (Stop, error) {
 	if hart < 0 || hart >= s.nharts {
 		return Stop{}, fmt.Errorf("no hart %d", hart)
 	}
-	return s.forward(ctx, hart)
+	return s.forward(ctx, hart, -1)
 }
 
-func (s *Session) forward(ctx context.Context, stepHart int) (Stop, error) {
+// forward runs forward: until stepHart (if not -1) has executed an
+// instruction, a breakpoint of onlyHart (-1: any hart) is reached, or a
+// watched range changes.
+func (s *Session) forward(ctx context.Context, stepHart, onlyHart int) (Stop, error) {
 	start := s.m.Instructions()
 	s.focus = start
 	if s.stopped || s.atEnd(start) {
@@ -540,7 +553,7 @@ func (s *Session) forward(ctx context.Context, stepHart int) (Stop, error) {
 				stepped = true
 				return false
 			}
-			if pos != start && s.bps[pc] > 0 {
+			if pos != start && s.bps[pc] > 0 && (onlyHart < 0 || hart == onlyHart) {
 				stop = Stop{Reason: ReasonBreakpoint, Hart: hart}
 				return true
 			}

@@ -74,21 +74,26 @@ func (d *Device) reset(c *conn, graceful bool) {
 	d.markReady(c)
 }
 
+// forget removes c from the connection table; it sends nothing more.
+func (d *Device) forget(c *conn) {
+	c.dead = true
+	delete(d.conns, c.key)
+	delete(d.byHost, c.id)
+}
+
 // drop forgets c and closes its host socket.
 func (d *Device) drop(c *conn, graceful bool) {
 	if c.dead {
 		return
 	}
-	c.dead = true
-	delete(d.conns, c.key)
-	delete(d.byHost, c.id)
+	d.forget(c)
 	if graceful && c.state == stEstablished {
-		d.host.CloseGracefully(c.id)
+		d.hostNow().CloseGracefully(c.id)
 	} else {
-		d.host.Abort(c.id)
+		d.hostNow().Abort(c.id)
 	}
 	if c.toGuestBytes > 0 {
-		d.host.Release(c.id, c.toGuestBytes)
+		d.hostNow().Release(c.id, c.toGuestBytes)
 	}
 	c.toGuest, c.toGuestBytes = nil, 0
 }
@@ -117,7 +122,7 @@ func (d *Device) apply(ev *HostEvent) {
 			return
 		}
 		if d.rx == nil || len(d.conns) >= d.maxConns {
-			d.host.Abort(id)
+			d.hostNow().Abort(id)
 			return
 		}
 		key := connKey{guestPort: ev.Port}
@@ -142,9 +147,9 @@ func (d *Device) apply(ev *HostEvent) {
 		// The connection is gone: drop the input.
 		switch ev.Kind {
 		case HostDialed:
-			d.host.Abort(id)
+			d.hostNow().Abort(id)
 		case HostData:
-			d.host.Release(id, len(ev.Data))
+			d.hostNow().Release(id, len(ev.Data))
 		}
 		return
 	}
@@ -160,10 +165,10 @@ func (d *Device) apply(ev *HostEvent) {
 		}
 		c.state = stEstablished
 		c.sendResponse = true
-		d.host.Start(id, nil)
+		d.hostNow().Start(id, nil)
 	case HostData:
 		if c.peerShutdown&ShutdownRcv != 0 || c.sendRst || c.state != stEstablished {
-			d.host.Release(id, len(ev.Data))
+			d.hostNow().Release(id, len(ev.Data))
 			return
 		}
 		c.toGuest = append(c.toGuest, ev.Data)
@@ -242,7 +247,7 @@ func (d *Device) handle(h *Header, ch *virtio.Chain) {
 	if c == nil {
 		if h.Op == OpRequest && len(d.conns) < d.maxConns {
 			id := d.dialID()
-			if d.host.Dial(id, h.DstPort) {
+			if d.hostNow().Dial(id, h.DstPort) {
 				c = &conn{key: key, id: id, state: stConnecting, peerBufAlloc: h.BufAlloc, peerFwdCnt: h.FwdCnt}
 				d.conns[key] = c
 				d.byHost[id] = c
@@ -269,14 +274,14 @@ func (d *Device) handle(h *Header, ch *virtio.Chain) {
 			return
 		}
 		c.state = stEstablished
-		d.host.Start(c.id, []byte("OK "+strconv.FormatUint(uint64(c.key.hostPort), 10)+"\n"))
+		d.hostNow().Start(c.id, []byte("OK "+strconv.FormatUint(uint64(c.key.hostPort), 10)+"\n"))
 	case OpRst:
 		d.drop(c, false)
 		return
 	case OpShutdown:
 		c.peerShutdown |= h.Flags & (ShutdownRcv | ShutdownSend)
 		if c.peerShutdown&ShutdownRcv != 0 && c.toGuestBytes > 0 {
-			d.host.Release(c.id, c.toGuestBytes)
+			d.hostNow().Release(c.id, c.toGuestBytes)
 			c.toGuest, c.toGuestBytes = nil, 0
 		}
 		if c.peerShutdown == ShutdownRcv|ShutdownSend {
@@ -284,7 +289,7 @@ func (d *Device) handle(h *Header, ch *virtio.Chain) {
 			return
 		}
 		if c.peerShutdown&ShutdownSend != 0 && c.state == stEstablished {
-			d.host.ShutdownWrite(c.id)
+			d.hostNow().ShutdownWrite(c.id)
 		}
 	case OpRW:
 		free := d.bufSize - (c.rxCnt - c.fwdCnt)
@@ -295,7 +300,7 @@ func (d *Device) handle(h *Header, ch *virtio.Chain) {
 		for off := uint32(0); off < h.Len; {
 			n := min(h.Len-off, uint32(len(d.data)))
 			ch.ReadAt(d.data[:n], uint64(HeaderSize+off))
-			d.host.Push(c.id, d.data[:n])
+			d.hostNow().Push(c.id, d.data[:n])
 			off += n
 		}
 		c.rxCnt += h.Len
@@ -427,7 +432,7 @@ func (d *Device) deliver(h *Header, c *conn) {
 		c.toGuestBytes -= int(h.Len)
 		c.txCnt += h.Len
 		c.advFwdCnt = c.fwdCnt
-		d.host.Release(c.id, int(h.Len))
+		d.hostNow().Release(c.id, int(h.Len))
 	}
 	d.rx.Push(rc, uint32(off))
 	d.haveRx = false

@@ -221,6 +221,11 @@ type Device struct {
 	nextPort uint32
 	nextDial ConnID // the last ConnID given to a guest connection
 
+	// The host sides of connections Reset dropped, not closed yet (see
+	// Reset), and where the last Reset's start in orphans.
+	orphans   []orphan
+	resetMark int
+
 	closeOnce sync.Once
 
 	txPackets, txDropped, rxPackets, resets atomic.Uint64
@@ -313,17 +318,54 @@ func (d *Device) Activate(q []*virtio.Queue, features uint64) error {
 	return nil
 }
 
-// Reset implements virtio.Device: every connection is closed on the host
-// side, as the guest's sockets are gone.
+// Reset implements virtio.Device: every connection is dropped, as the
+// guest's sockets are gone, and its host socket is aborted just before the
+// device next talks to its Host (at the latest in the next Poll, at the
+// round boundary), unless a RestoreState comes first.
+//
+// The delay is what lets a restore reset the device without touching the
+// outside: Transport.RestoreState resets the device, activates it again
+// with quiet queues (which makes no Host calls) and then calls
+// RestoreState, which forgets the host sides the reset dropped. A Reset
+// the driver or the board asks for tells the Host the same things as
+// before, in the same order relative to everything else the device tells
+// it; the guest sees no difference.
 func (d *Device) Reset() {
 	d.rx, d.tx = nil, nil
 	d.haveRx = false
+	d.resetMark = len(d.orphans)
 	for _, c := range d.conns {
-		d.drop(c, false)
+		d.forget(c)
+		d.orphans = append(d.orphans, orphan{id: c.id, release: c.toGuestBytes})
+		c.toGuest, c.toGuestBytes = nil, 0
 	}
 	clear(d.ready)
 	d.ready = d.ready[:0]
 	d.control = d.control[:0]
+}
+
+// orphan is the host side of a connection Reset dropped: Abort it and give
+// back release bytes of its host data.
+type orphan struct {
+	id      ConnID
+	release int
+}
+
+// hostNow returns the device's Host for a call, after telling it to abort
+// the connections a Reset dropped. Every Host call of the device but Wake
+// and Close goes through it.
+func (d *Device) hostNow() Host {
+	if len(d.orphans) > 0 {
+		orphans := d.orphans
+		d.orphans, d.resetMark = nil, 0
+		for _, o := range orphans {
+			d.host.Abort(o.id)
+			if o.release > 0 {
+				d.host.Release(o.id, o.release)
+			}
+		}
+	}
+	return d.host
 }
 
 // Notify implements virtio.Device.
@@ -346,7 +388,7 @@ func (d *Device) Notify(q int) {
 // instruction count it records: it is the only point where host input
 // enters the machine.
 func (d *Device) Poll() (took bool) {
-	evs := d.host.Take()
+	evs := d.hostNow().Take()
 	for i := range evs {
 		d.apply(&evs[i])
 		evs[i] = HostEvent{}
