@@ -44,9 +44,11 @@ type Checkpoint struct {
 	state        []byte
 	script       int
 	disks        []*blk.Contents
-	full         []byte            // the first checkpoint: all of RAM
-	pages        map[uint32][]byte // later ones: pages that may have changed since the one before
-	dropped      bool
+	// pages holds, for the first checkpoint of the timeline, every page
+	// that is not zero; for later ones, the pages that may have changed
+	// since the one before.
+	pages   map[uint32][]byte
+	dropped bool
 }
 
 // Instructions returns the instruction count at which c was taken.
@@ -57,7 +59,7 @@ func (c *Checkpoint) Clock() uint64 { return c.clock }
 
 // Size returns the bytes of RAM and state c holds itself.
 func (c *Checkpoint) Size() int {
-	n := len(c.state) + len(c.full)
+	n := len(c.state)
 	for _, p := range c.pages {
 		n += len(p)
 	}
@@ -188,10 +190,17 @@ func (m *Machine) Checkpoint() (*Checkpoint, error) {
 		}
 	}
 	m.pages.drain()
+	c.pages = make(map[uint32][]byte)
 	if len(m.timeline) == 0 {
-		c.full = slices.Clone(m.ram)
+		// Pages never written are zero: they are neither read nor kept.
+		var zero [pageSize]byte
+		each(m.pages.touched, func(p uint32) {
+			off := uint64(p) * pageSize
+			if b := m.ram[off : off+pageSize]; !bytes.Equal(b, zero[:]) {
+				c.pages[p] = slices.Clone(b)
+			}
+		})
 	} else {
-		c.pages = make(map[uint32][]byte)
 		each(m.pages.ckpt, func(p uint32) {
 			off := uint64(p) * pageSize
 			c.pages[p] = slices.Clone(m.ram[off : off+pageSize])
@@ -235,14 +244,16 @@ func (m *Machine) index(c *Checkpoint) (int, error) {
 
 // pageAt returns the content of page p at timeline position i.
 func (m *Machine) pageAt(i int, p uint32) []byte {
-	for ; i > 0; i-- {
+	for ; i >= 0; i-- {
 		if b, ok := m.timeline[i].pages[p]; ok {
 			return b
 		}
 	}
-	off := uint64(p) * pageSize
-	return m.timeline[0].full[off : off+pageSize]
+	return zeroPage[:]
 }
+
+// zeroPage is a page of zeroes, never written.
+var zeroPage [pageSize]byte
 
 // Restore returns the machine to checkpoint c, which it took earlier: the
 // harts, devices, disks, RAM and the input script's position become what
@@ -303,7 +314,8 @@ func (m *Machine) Restore(c *Checkpoint) error {
 }
 
 // DropCheckpoint removes c from the timeline to free its memory. The first
-// checkpoint, which holds all of RAM, cannot be dropped while others exist.
+// checkpoint, which holds all of RAM that is not zero, cannot be dropped
+// while others exist.
 func (m *Machine) DropCheckpoint(c *Checkpoint) error {
 	i, err := m.index(c)
 	if err != nil {
@@ -336,7 +348,7 @@ func (m *Machine) DropCheckpoint(c *Checkpoint) error {
 	}
 	m.timeline = slices.Delete(m.timeline, i, i+1)
 	c.dropped = true
-	c.full, c.pages, c.state = nil, nil, nil
+	c.pages, c.state = nil, nil
 	return nil
 }
 
@@ -430,16 +442,6 @@ func (m *Machine) Save(c *Checkpoint) (SavedCheckpoint, error) {
 			return s, err
 		}
 		s.Disks = append(s.Disks, b)
-	}
-	if c.full != nil {
-		var zero [pageSize]byte
-		for p := uint32(0); uint64(p)*pageSize < uint64(len(c.full)); p++ {
-			b := c.full[uint64(p)*pageSize : uint64(p+1)*pageSize]
-			if !bytes.Equal(b, zero[:]) {
-				s.Pages = append(s.Pages, SavedPage{p, b})
-			}
-		}
-		return s, nil
 	}
 	for p, b := range c.pages {
 		s.Pages = append(s.Pages, SavedPage{p, b})

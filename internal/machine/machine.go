@@ -333,7 +333,7 @@ func (m *Machine) updateTimer(i int) {
 // Run runs the machine until it stops, the instruction limit is reached or
 // ctx is canceled.
 func (m *Machine) Run(ctx context.Context) (Exit, error) {
-	e, err := m.run(ctx, m.cfg.MaxInstructions)
+	e, err := m.run(ctx, m.cfg.MaxInstructions, false)
 	if e.Kind == ExitLimit && m.exit == nil {
 		m.stop(ExitLimit, 0)
 	}
@@ -345,13 +345,14 @@ func (m *Machine) Run(ctx context.Context) (Exit, error) {
 // follows: it may pause in the middle of a hart's share of a scheduling
 // round, and a later RunTo resumes there, so pausing never changes the
 // execution. It returns an Exit of kind ExitLimit when it reached n,
-// ExitBreak when the step hook asked to stop, or the kind that stopped
-// the machine.
+// ExitBreak when the step hook asked to stop, ExitCanceled when ctx was
+// canceled (the machine is paused, not stopped: it can run on), or the
+// kind that stopped the machine.
 func (m *Machine) RunTo(ctx context.Context, n uint64) (Exit, error) {
 	if n == 0 {
 		n = ^uint64(0)
 	}
-	return m.run(ctx, n)
+	return m.run(ctx, n, true)
 }
 
 // SetStepHook installs f, which the machine calls before each instruction
@@ -375,8 +376,9 @@ type round struct {
 }
 
 // run runs the machine until it stops or has executed limit instructions
-// (0: no limit), in which case it pauses with ExitLimit.
-func (m *Machine) run(ctx context.Context, limit uint64) (Exit, error) {
+// (0: no limit), in which case it pauses with ExitLimit. With pause set, a
+// canceled ctx pauses the machine too, instead of stopping it.
+func (m *Machine) run(ctx context.Context, limit uint64, pause bool) (Exit, error) {
 	if m.started.IsZero() {
 		m.started = time.Now()
 	}
@@ -390,6 +392,9 @@ func (m *Machine) run(ctx context.Context, limit uint64) (Exit, error) {
 		if !rd.active {
 			if m.rounds&255 == 0 {
 				if ctx.Err() != nil {
+					if pause {
+						return paused(ExitCanceled)
+					}
 					m.stop(ExitCanceled, 0)
 					break
 				}
