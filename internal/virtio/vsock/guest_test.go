@@ -41,11 +41,20 @@ type guest struct {
 	bufAlloc   uint32
 	autoCredit bool // consume received bytes into recv and keep crediting
 	packets    []Header
+	noRepost   bool     // process keeps used receive buffers in spare
+	spare      []uint64 // receive buffers process did not post again
 }
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func newGuest(t testing.TB, cfg Config) *guest {
+	t.Helper()
+	return newGuestWith(t, cfg, 8<<20, 32)
+}
+
+// newGuestWith is newGuest with memSize bytes of guest memory and nrx
+// receive buffers.
+func newGuestWith(t testing.TB, cfg Config, memSize, nrx int) *guest {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = quiet()
@@ -55,7 +64,7 @@ func newGuest(t testing.TB, cfg Config) *guest {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dev.Close() })
-	mem := virtiotest.NewMemory(0x8000_0000, 8<<20)
+	mem := virtiotest.NewMemory(0x8000_0000, memSize)
 	drv := virtiotest.NewDriver(dev, mem)
 	drv.T.SetLogger(quiet())
 	if err := drv.Init(^uint64(0), 64); err != nil {
@@ -63,7 +72,7 @@ func newGuest(t testing.TB, cfg Config) *guest {
 	}
 	g := &guest{t: t, dev: dev, drv: drv, mem: mem, rxAddr: map[uint16]uint64{},
 		conns: map[[2]uint32]*gconn{}, listen: map[uint32]bool{}, bufAlloc: 64 << 10, autoCredit: true}
-	for i := 0; i < 32; i++ {
+	for i := 0; i < nrx; i++ {
 		g.postRx(g.drv.Alloc(HeaderSize+rxBufSize, 8))
 	}
 	g.drv.Queues[rxQueue].Kick()
@@ -171,9 +180,22 @@ func (g *guest) process() {
 		g.packets = append(g.packets, h)
 		g.handle(&h, b[HeaderSize:])
 		delete(g.rxAddr, head)
-		g.postRx(addr)
+		if g.noRepost {
+			g.spare = append(g.spare, addr)
+		} else {
+			g.postRx(addr)
+		}
 	}
 	q.Kick()
+}
+
+// repost posts the spare receive buffers again and kicks the queue.
+func (g *guest) repost() {
+	for _, addr := range g.spare {
+		g.postRx(addr)
+	}
+	g.spare = g.spare[:0]
+	g.drv.Queues[rxQueue].Kick()
 }
 
 func (g *guest) handle(h *Header, payload []byte) {
