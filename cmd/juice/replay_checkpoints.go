@@ -26,6 +26,10 @@ type replayCheckpoints struct {
 	sum     [32]byte
 	w       *replay.CheckpointWriter
 	written int
+	// Records are compressed and written on another goroutine, beside
+	// the replay: queue feeds it, werr is its result.
+	queue chan replay.CheckpointRecord
+	werr  chan error
 }
 
 // run is a runHooks.run.
@@ -79,6 +83,16 @@ func (rc *replayCheckpoints) write(m *machine.Machine, c *machine.Checkpoint) er
 			return err
 		}
 		rc.w = w
+		rc.queue, rc.werr = make(chan replay.CheckpointRecord, 2), make(chan error, 1)
+		go func() {
+			var err error
+			for rec := range rc.queue {
+				if err == nil {
+					err = w.Write(rec)
+				}
+			}
+			rc.werr <- err
+		}()
 	}
 	s, err := m.Save(c)
 	if err != nil {
@@ -89,7 +103,28 @@ func (rc *replayCheckpoints) write(m *machine.Machine, c *machine.Checkpoint) er
 		rec.Pages = append(rec.Pages, replay.CheckpointPage{Index: p.Index, Data: p.Data})
 	}
 	rc.written++
-	return rc.w.Write(rec)
+	select {
+	case err := <-rc.werr: // the writer stopped early
+		close(rc.queue)
+		rc.queue = nil
+		rc.werr <- err
+		return err
+	case rc.queue <- rec:
+		return nil
+	}
+}
+
+// drain waits for the queued records to be written.
+func (rc *replayCheckpoints) drain() error {
+	if rc.queue == nil {
+		if rc.werr != nil {
+			return <-rc.werr
+		}
+		return nil
+	}
+	close(rc.queue)
+	rc.queue = nil
+	return <-rc.werr
 }
 
 // finish puts the checkpoint file in place if the replay matched its
@@ -98,7 +133,10 @@ func (rc *replayCheckpoints) finish(matched bool) {
 	if rc.w == nil {
 		return
 	}
-	if !matched {
+	if err := rc.drain(); err != nil || !matched {
+		if err != nil {
+			rc.note("no checkpoints written: %v", err)
+		}
 		rc.abort()
 		return
 	}
@@ -110,6 +148,7 @@ func (rc *replayCheckpoints) finish(matched bool) {
 
 func (rc *replayCheckpoints) abort() {
 	if rc.w != nil {
+		rc.drain()
 		rc.w.Abort()
 		rc.w = nil
 	}

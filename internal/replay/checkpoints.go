@@ -120,6 +120,11 @@ func (w *CheckpointWriter) Write(r CheckpointRecord) error {
 		return w.err
 	}
 	var e snapshot.Encoder
+	n := 64 + len(r.State) + len(r.Pages)*(8+4096)
+	for _, d := range r.Disks {
+		n += 4 + len(d)
+	}
+	e.Grow(n)
 	e.Uint64(r.Instructions)
 	e.Uint64(r.Clock)
 	e.Uint64(r.Script)
@@ -133,7 +138,7 @@ func (w *CheckpointWriter) Write(r CheckpointRecord) error {
 		e.Uint32(p.Index)
 		e.Blob(p.Data)
 	}
-	z := w.enc.EncodeAll(e.Bytes(), nil)
+	z := w.enc.EncodeAll(e.Bytes(), make([]byte, 0, n/2))
 	var hdr [8]byte
 	binary.LittleEndian.PutUint32(hdr[:], uint32(len(z)))
 	binary.LittleEndian.PutUint32(hdr[4:], crc32.Checksum(z, castagnoli))

@@ -14,12 +14,16 @@ package snapshot
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 )
 
 // Encoder appends fields to a byte slice.
 type Encoder struct {
 	buf []byte
 }
+
+// Grow makes room for n more bytes, for a caller that knows the size.
+func (e *Encoder) Grow(n int) { e.buf = slices.Grow(e.buf, n) }
 
 // Bytes returns the encoded fields.
 func (e *Encoder) Bytes() []byte { return e.buf }

@@ -348,3 +348,5 @@ func (d *Device) RestoreState(dec *snapshot.Decoder) error {
 	d.rxc, d.haveRx = rxc, haveRx
 	return nil
 }
+
+var _ virtio.Stateful = (*Device)(nil)
