@@ -1,6 +1,8 @@
 package vsock
 
 import (
+	"bytes"
+	"slices"
 	"testing"
 
 	"github.com/juicevm/juice/internal/virtio/virtiotest"
@@ -94,6 +96,72 @@ func FuzzVsockTx(f *testing.F) {
 		}
 		drv.T.Reset()
 		if len(dev.conns) != 0 {
+			t.Fatal("connections survive a reset")
+		}
+	})
+}
+
+// FuzzVsockRestore feeds device states to RestoreState through a transport
+// whose device is active. A state must be refused (leaving the device
+// reset) or restored; a restored one must save back to the same bytes, and
+// the device must then survive host events, kicks and a reset.
+func FuzzVsockRestore(f *testing.F) {
+	a := newSrig(f, 1<<20, 8)
+	heldScenario(a)
+	b := newSrig(f, 1<<20, 8)
+	starvedScenario(b)
+	ts, old := saveState(a.g.drv.T), devState(a.g.dev)
+	mem0 := bytes.Clone(a.g.mem.Bytes)
+	starved := devState(b.g.dev)
+	for _, s := range [][]byte{old, starved, goodState().encode(),
+		goodStateOnly(func(s *savedState) { s.conns, s.ready, s.control, s.held = nil, nil, nil, nil })} {
+		if err := restoreState(a.g.drv.T, withDevice(ts, old, s)); err != nil {
+			f.Fatalf("seed refused: %v", err)
+		}
+		f.Add(s)
+	}
+	f.Add(old[:len(old)/2])
+	f.Add(starved[:len(starved)-5])
+	f.Add([]byte{})
+
+	d, tr := a.g.dev, a.g.drv.T
+	f.Fuzz(func(t *testing.T, state []byte) {
+		copy(a.g.mem.Bytes, mem0)
+		a.h.calls, a.h.batches = a.h.calls[:0], nil
+		err := restoreState(tr, withDevice(ts, old, state))
+		if len(a.h.calls) != 0 {
+			t.Fatalf("restore called the host: %q", a.h.calls)
+		}
+		if err != nil {
+			if len(d.conns) != 0 || len(d.byHost) != 0 || len(d.ready) != 0 || len(d.control) != 0 || d.haveRx {
+				t.Fatalf("refused state (%v) left the device holding something", err)
+			}
+			return
+		}
+		if got := devState(d); !bytes.Equal(got, state) {
+			t.Fatalf("restored state saves as %x, not %x", got, state)
+		}
+		conns := make([]*conn, 0, len(d.conns))
+		for _, c := range d.conns {
+			conns = append(conns, c)
+		}
+		slices.SortFunc(conns, func(x, y *conn) int { return cmpKey(x.key, y.key) })
+		var evs []HostEvent
+		for _, c := range conns {
+			evs = append(evs, HostEvent{Kind: HostDialed, Conn: c.id},
+				HostEvent{Kind: HostData, Conn: c.id, Data: []byte("data")},
+				HostEvent{Kind: HostWrote, Conn: c.id, Written: uint64(c.rxCnt)},
+				HostEvent{Kind: HostEOF, Conn: c.id})
+		}
+		evs = append(evs, HostEvent{Kind: HostAccept, Conn: AcceptedConn | 77, Port: 9})
+		a.h.batches = [][]HostEvent{evs}
+		d.Poll()
+		d.Notify(rxQueue)
+		d.Notify(txQueue)
+		d.Poll()
+		tr.Reset()
+		d.Poll()
+		if len(d.conns) != 0 || len(d.byHost) != 0 || len(d.orphans) != 0 {
 			t.Fatal("connections survive a reset")
 		}
 	})

@@ -328,3 +328,269 @@ func TestStateRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestResetAbortsHostSide checks that a reset by the driver still closes
+// every connection's host side, before anything else the device tells
+// its host, and that the next Poll does it at the latest.
+func TestResetAbortsHostSide(t *testing.T) {
+	r := newSrig(t, 8<<20, 32)
+	heldScenario(r)
+	before := len(r.h.calls)
+	r.g.drv.Write32(virtio.RegStatus, 0)
+	if len(r.g.dev.conns) != 0 || r.g.dev.haveRx {
+		t.Fatal("connections survive a reset")
+	}
+	r.g.dev.Poll()
+	got := slices.Clone(r.h.calls[before:])
+	slices.Sort(got)
+	if want := []string{"abort 1", fmt.Sprintf("abort %d", hostH)}; !slices.Equal(got, want) {
+		t.Fatalf("host calls after a reset and a Poll: %q, want %q", got, want)
+	}
+
+	// Without a Poll, the aborts come before the next call.
+	r = newSrig(t, 8<<20, 32)
+	heldScenario(r)
+	before = len(r.h.calls)
+	r.g.drv.Write32(virtio.RegStatus, 0)
+	if err := r.g.drv.Init(^uint64(0), 64); err != nil {
+		t.Fatal(err)
+	}
+	r.g.connect(50000, 5)
+	got = r.h.calls[before:]
+	if len(got) != 3 || !strings.HasPrefix(got[0], "abort ") || !strings.HasPrefix(got[1], "abort ") || got[2] != "dial 2 5" {
+		t.Fatalf("host calls after a reset and a connection: %q", got)
+	}
+}
+
+// savedConn, savedChain and savedState build device states field by field,
+// in SaveState's layout, for the tests of hostile states.
+type savedConn struct {
+	guestPort, hostPort uint32
+	id                  ConnID
+	state               uint8
+	flags               uint16
+	peerShutdown        uint32
+	pending             []byte
+	// tx_cnt, peer buf_alloc, peer fwd_cnt, rx_cnt, fwd_cnt, advertised fwd_cnt
+	counts [6]uint32
+}
+
+type savedChain struct {
+	head               uint16
+	readable, writable []uint64 // addresses; each buffer is length bytes
+	length             uint32
+}
+
+type savedState struct {
+	version  uint32
+	cid      uint64
+	buf      uint32
+	maxConns uint64
+	nextPort uint32
+	nextDial uint64
+	conns    []savedConn
+	ready    []uint32
+	control  []Header
+	held     *savedChain
+}
+
+func (s *savedState) encode() []byte {
+	var e snapshot.Encoder
+	e.Uint32(s.version)
+	e.Uint64(s.cid)
+	e.Uint32(s.buf)
+	e.Uint64(s.maxConns)
+	e.Uint32(s.nextPort)
+	e.Uint64(s.nextDial)
+	e.Count(len(s.conns))
+	for _, c := range s.conns {
+		e.Uint32(c.guestPort)
+		e.Uint32(c.hostPort)
+		e.Uint64(uint64(c.id))
+		e.Uint8(c.state)
+		e.Uint16(c.flags)
+		e.Uint32(c.peerShutdown)
+		e.Blob(c.pending)
+		for _, n := range c.counts {
+			e.Uint32(n)
+		}
+	}
+	e.Count(len(s.ready))
+	for _, i := range s.ready {
+		e.Uint32(i)
+	}
+	e.Count(len(s.control))
+	for _, h := range s.control {
+		e.Uint64(h.SrcCID)
+		e.Uint64(h.DstCID)
+		e.Uint32(h.SrcPort)
+		e.Uint32(h.DstPort)
+		e.Uint32(h.Len)
+		e.Uint16(h.Type)
+		e.Uint16(h.Op)
+		e.Uint32(h.Flags)
+		e.Uint32(h.BufAlloc)
+		e.Uint32(h.FwdCnt)
+	}
+	e.Bool(s.held != nil)
+	if c := s.held; c != nil {
+		e.Uint16(c.head)
+		e.Count(len(c.readable))
+		e.Count(len(c.writable))
+		for _, a := range append(slices.Clone(c.readable), c.writable...) {
+			e.Uint64(a)
+			e.Uint32(c.length)
+		}
+	}
+	return e.Bytes()
+}
+
+// goodState is a valid state for a device of newSrig, active, with the
+// guest memory of newGuestWith (at 0x8000_0000).
+func goodState() *savedState {
+	return &savedState{
+		version: stateVersion, cid: DefaultGuestCID, buf: stateBuf, maxConns: DefaultMaxConns,
+		nextPort: firstHostPort + 1, nextDial: 1,
+		conns: []savedConn{
+			{guestPort: 7, hostPort: firstHostPort, id: hostH, state: uint8(stEstablished),
+				flags: flagCreditRequested, pending: []byte("waiting"), counts: [6]uint32{3000, 3000, 0, 0, 0, 0}},
+			{guestPort: 40000, hostPort: 9, id: 1, state: uint8(stEstablished),
+				flags: flagHostEOF | flagSendCreditUpdate, peerShutdown: ShutdownSend, counts: [6]uint32{0, 3000, 0, 3000, 1000, 500}},
+		},
+		ready:   []uint32{1, droppedEntry, 0},
+		control: []Header{{SrcCID: 2, DstCID: 3, SrcPort: 200, DstPort: 100, Type: TypeStream, Op: OpRst}},
+		held:    &savedChain{head: 3, writable: []uint64{0x8001_0000}, length: HeaderSize + 100},
+	}
+}
+
+func TestRestoreStateRejects(t *testing.T) {
+	r := newSrig(t, 8<<20, 32)
+	heldScenario(r)
+	dev := r.g.dev
+	ts, old := saveState(r.g.drv.T), devState(dev)
+
+	// The builder agrees with SaveState.
+	x := newSrig(t, 8<<20, 32)
+	good := goodState().encode()
+	if err := restoreState(x.g.drv.T, withDevice(ts, old, good)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(devState(x.g.dev), good) {
+		t.Fatal("a restored state saves differently")
+	}
+
+	try := func(name string, b []byte, want string) {
+		t.Helper()
+		// Straight into a device that holds connections: it must not
+		// change.
+		d := snapshot.NewDecoder(b)
+		err := dev.RestoreState(d)
+		if err == nil {
+			err = d.Finish("device")
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want an error about %q", name, err, want)
+		}
+		if !bytes.Equal(devState(dev), old) {
+			t.Fatalf("%s: a failed restore changed the device", name)
+		}
+		// Through a transport: the device ends reset, without host calls.
+		y := newSrig(t, 1<<20, 4)
+		openBoth(y)
+		calls := len(y.h.calls)
+		if err := restoreState(y.g.drv.T, withDevice(ts, old, b)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: through the transport: got %v, want an error about %q", name, err, want)
+		}
+		if len(y.g.dev.conns) != 0 || y.g.dev.haveRx || len(y.h.calls) != calls {
+			t.Errorf("%s: after a failed restore: %d connections, held buffer %v, host calls %q", name, len(y.g.dev.conns), y.g.dev.haveRx, y.h.calls[calls:])
+		}
+	}
+	for _, c := range []struct {
+		name string
+		mod  func(s *savedState)
+		want string
+	}{
+		{"version", func(s *savedState) { s.version = 2 }, "version"},
+		{"guest CID", func(s *savedState) { s.cid = 4 }, "guest CID"},
+		{"buffer", func(s *savedState) { s.buf = 1 << 20 }, "connection buffer"},
+		{"limit", func(s *savedState) { s.maxConns = 2 }, "connection limit"},
+		{"next port", func(s *savedState) { s.nextPort = 80 }, "next host port"},
+		{"dial ID", func(s *savedState) { s.nextDial = uint64(AcceptedConn | 3) }, "last dial ID"},
+		{"too many connections", func(s *savedState) {
+			for i := range DefaultMaxConns {
+				s.conns = append(s.conns, savedConn{guestPort: 50000, hostPort: uint32(i), id: ConnID(10 + i), state: uint8(stEstablished)})
+			}
+			s.ready, s.control, s.held = nil, nil, nil
+		}, "connections: count 258 exceeds 256"},
+		{"order", func(s *savedState) { s.conns[0], s.conns[1] = s.conns[1], s.conns[0] }, "out of order"},
+		{"same ports", func(s *savedState) { s.conns[1].guestPort, s.conns[1].hostPort = 7, firstHostPort }, "out of order or repeated"},
+		{"same ID", func(s *savedState) { s.conns[1].id = hostH }, "repeated"},
+		{"state 0", func(s *savedState) { s.conns[0].state = 0 }, "state 0"},
+		{"state 4", func(s *savedState) { s.conns[0].state = 4 }, "state 4"},
+		{"flags", func(s *savedState) { s.conns[0].flags |= 1 << 8 }, "flags"},
+		{"ID 0", func(s *savedState) { s.conns[1].id = 0 }, "ID 0"},
+		{"accepted low port", func(s *savedState) { s.conns[0].hostPort = 5 }, "host port 5"},
+		{"connecting accepted", func(s *savedState) { s.conns[0].state, s.conns[0].pending = uint8(stConnecting), nil }, "connecting"},
+		{"requesting dialed", func(s *savedState) { s.conns[1].state = uint8(stRequesting) }, "requesting"},
+		{"request owed on dialed", func(s *savedState) { s.conns[1].flags |= flagSendRequest }, "request owed"},
+		{"response owed on accepted", func(s *savedState) { s.conns[0].flags |= flagSendResponse }, "response owed"},
+		{"graceful without reset", func(s *savedState) { s.conns[1].flags |= flagGracefulClose }, "graceful"},
+		{"shutdown without EOF", func(s *savedState) { s.conns[0].flags |= flagShutdownSent }, "shutdown sent"},
+		{"peer shutdown bits", func(s *savedState) { s.conns[1].peerShutdown = 4 }, "peer shutdown 0x4"},
+		{"pending while requesting", func(s *savedState) { s.conns[0].state = uint8(stRequesting) }, "pending bytes"},
+		{"pending after receive shutdown", func(s *savedState) { s.conns[0].peerShutdown = ShutdownRcv }, "pending bytes"},
+		{"rx window", func(s *savedState) { s.conns[1].counts[3] = 1000 + stateBuf + 1 }, "apart"},
+		{"ready index", func(s *savedState) { s.ready[0] = 2 }, "connection 2 of 2"},
+		{"ready twice", func(s *savedState) { s.ready[2] = 1 }, "queued twice"},
+		{"dropped twice in a row", func(s *savedState) { s.ready = []uint32{droppedEntry, droppedEntry} }, "in a row"},
+		{"ready too long", func(s *savedState) { s.ready = []uint32{0, droppedEntry, 1, droppedEntry, 0, 1} }, "ready connections: count 6 exceeds 5"},
+		{"control not a reset", func(s *savedState) { s.control[0].Op = OpRW }, "not a reset"},
+		{"control with length", func(s *savedState) { s.control[0].Len = 5 }, "not a reset"},
+		{"too many controls", func(s *savedState) { s.control = make([]Header, maxControl+1) }, "control packets: count 65"},
+		{"held readable", func(s *savedState) { s.held.readable = []uint64{0x8002_0000} }, "readable"},
+		{"held short", func(s *savedState) { s.held.length = HeaderSize - 1 }, "writable bytes"},
+		{"held outside RAM", func(s *savedState) { s.held.writable[0] = 0x1000 }, "outside RAM"},
+		{"held empty buffer", func(s *savedState) { s.held.length = 0 }, "empty"},
+		{"held too many buffers", func(s *savedState) {
+			s.held.writable = make([]uint64, QueueSize+virtio.MaxIndirect+1)
+		}, "chain"},
+	} {
+		s := goodState()
+		c.mod(s)
+		try(c.name, s.encode(), c.want)
+	}
+	bad := slices.Clone(good)
+	bad[len(bad)-23] = 2 // the held-buffer flag, before a chain of one buffer
+	try("bad boolean", bad, "not a boolean")
+	for n := range len(good) {
+		try(fmt.Sprintf("cut at %d", n), good[:n], "truncated")
+	}
+	if err := restoreState(x.g.drv.T, withDevice(ts, old, append(slices.Clone(good), 0))); err == nil || !strings.Contains(err.Error(), "left over") {
+		t.Errorf("trailing bytes: %v", err)
+	}
+
+	// A device that is not active holds nothing.
+	s := goodState()
+	s.ready, s.control, s.held = nil, nil, nil
+	inactive := s.encode()
+	r.g.drv.Write32(virtio.RegStatus, 0)
+	for name, b := range map[string][]byte{"connections": inactive, "held buffer": goodStateOnly(func(s *savedState) {
+		s.conns, s.ready, s.control = nil, nil, nil
+	})} {
+		d := snapshot.NewDecoder(b)
+		if err := dev.RestoreState(d); err == nil || !strings.Contains(err.Error(), "not active") {
+			t.Errorf("inactive device took %s: %v", name, err)
+		}
+	}
+	if err := dev.RestoreState(snapshot.NewDecoder(goodStateOnly(func(s *savedState) {
+		s.conns, s.ready, s.control, s.held = nil, nil, nil, nil
+	}))); err != nil {
+		t.Errorf("inactive device refused an empty state: %v", err)
+	}
+}
+
+func goodStateOnly(mod func(*savedState)) []byte {
+	s := goodState()
+	mod(s)
+	return s.encode()
+}
