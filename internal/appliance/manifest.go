@@ -1,0 +1,172 @@
+package appliance
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/juicevm/juice/internal/appliance/spec"
+)
+
+// Names of the files of an appliance folder.
+const (
+	// ManifestFile is the appliance's manifest.
+	ManifestFile = "manifest.json"
+	// KernelFile is the kernel Image.
+	KernelFile = "kernel"
+	// InitrdFile is the gzip-compressed newc initramfs.
+	InitrdFile = "initrd.cpio.gz"
+	// DiskSuffix follows a disk's name to make its file name.
+	DiskSuffix = ".img"
+)
+
+// ManifestFormat is the version of the manifest written by Build.
+const ManifestFormat = 1
+
+// Cmdline is the kernel command line of every appliance.
+const Cmdline = "console=ttyS0 quiet juice.appliance=1"
+
+// GuestConfigPath is where the initramfs holds the GuestConfig that
+// Juice's init reads.
+const GuestConfigPath = "/etc/juice/appliance.json"
+
+// AppDir is the guest folder holding the app: /app/NAME.
+const AppDir = "/app"
+
+// Manifest is an appliance folder's manifest.json.
+type Manifest struct {
+	// Format is ManifestFormat.
+	Format int `json:"format"`
+	// Name is the appliance's name.
+	Name string `json:"name"`
+	// Kernel and Initrd name the kernel Image and the initramfs in the
+	// folder (KernelFile, InitrdFile).
+	Kernel string `json:"kernel"`
+	Initrd string `json:"initrd"`
+	// Cmdline is the kernel command line.
+	Cmdline string `json:"cmdline"`
+	// CPUs is the number of harts.
+	CPUs int `json:"cpus"`
+	// Memory is the RAM size as `juice run --memory` takes it (e.g. "256M").
+	Memory string `json:"memory"`
+	// Network is the network device: Mode "user" (with Forwards in QEMU's
+	// hostfwd syntax) or "none" (no device).
+	Network ManifestNetwork `json:"network"`
+	// Disks are the disk images, in the order they are attached
+	// (/dev/vda, /dev/vdb, ...).
+	Disks []ManifestDisk `json:"disks"`
+	// Digests maps "kernel", "initrd.cpio.gz" and each disk's file name to
+	// "sha256:HEX" of its contents as built.
+	Digests map[string]string `json:"digests"`
+	// Sizes is the size breakdown in bytes.
+	Sizes Sizes `json:"sizes"`
+	// Spec is the spec as parsed, with its defaults filled in (paths as
+	// written in the spec).
+	Spec *spec.Spec `json:"spec"`
+}
+
+// ManifestNetwork is the manifest's network.
+type ManifestNetwork struct {
+	Mode     string   `json:"mode"`
+	Forwards []string `json:"forwards"`
+}
+
+// ManifestDisk is a disk image of the appliance.
+type ManifestDisk struct {
+	// Name is the disk's name in the spec.
+	Name string `json:"name"`
+	// File is the image's file name in the folder (NAME.img).
+	File string `json:"file"`
+	// Serial is the virtio-blk serial to give it (the name).
+	Serial string `json:"serial"`
+}
+
+// Sizes is an appliance's size breakdown, in bytes. Kernel and Initrd are
+// file sizes; Init, App, Libraries and Files are the uncompressed sizes of
+// what the initramfs holds.
+type Sizes struct {
+	Kernel    int64 `json:"kernel"`
+	Init      int64 `json:"init"`
+	App       int64 `json:"app"`
+	Libraries int64 `json:"libraries"`
+	Files     int64 `json:"files"`
+	Initrd    int64 `json:"initrd"`
+}
+
+// GuestConfig is /etc/juice/appliance.json, which Juice's init reads.
+type GuestConfig struct {
+	// Name is the appliance's name; Hostname the guest's host name.
+	Name     string `json:"name"`
+	Hostname string `json:"hostname"`
+	// App is the program to run.
+	App GuestApp `json:"app"`
+	// Network is how to configure the network.
+	Network GuestNetwork `json:"network"`
+	// Disks are the file systems to mount, in device order.
+	Disks []GuestDisk `json:"disks"`
+	// OnExit is "poweroff" (pass the app's exit status out) or "restart"
+	// (run the app again).
+	OnExit string `json:"on_exit"`
+}
+
+// GuestApp is the program init runs.
+type GuestApp struct {
+	// Path is the program (/app/NAME).
+	Path string `json:"path"`
+	// Args are its arguments after argv[0] (which is Path).
+	Args []string `json:"args"`
+	// Env is its environment, "KEY=value", sorted by key.
+	Env []string `json:"env"`
+	// Workdir is its working directory.
+	Workdir string `json:"workdir"`
+	// UID and GID are the user and group to run it as.
+	UID uint32 `json:"uid"`
+	GID uint32 `json:"gid"`
+}
+
+// GuestNetwork says how init configures the network: Mode "dhcp" (on
+// Juice's user network) or "none".
+type GuestNetwork struct {
+	Mode string `json:"mode"`
+}
+
+// GuestDisk is a file system init mounts.
+type GuestDisk struct {
+	// Device is the block device, /dev/vda for the first disk.
+	Device string `json:"device"`
+	// Mount is the mount point.
+	Mount string `json:"mount"`
+	// FS is the file system type ("ext4").
+	FS string `json:"fs"`
+}
+
+// ReadManifest reads DIR/manifest.json.
+func ReadManifest(dir string) (*Manifest, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	if err != nil {
+		return nil, fmt.Errorf("appliance: %w", err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("appliance: %s: %w", filepath.Join(dir, ManifestFile), err)
+	}
+	if m.Format != ManifestFormat {
+		return nil, fmt.Errorf("appliance: %s: format %d, want %d", filepath.Join(dir, ManifestFile), m.Format, ManifestFormat)
+	}
+	return &m, nil
+}
+
+// marshalJSON encodes v indented, with a final newline and without HTML
+// escaping, the same way every time.
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
