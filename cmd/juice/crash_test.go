@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/juicevm/juice/guest/devcheck/manifest"
-	"github.com/juicevm/juice/internal/appliance"
 	"github.com/juicevm/juice/internal/diskimage"
 )
 
@@ -22,34 +21,16 @@ import (
 // virtio disk and fsyncs it, kills the VMM with SIGKILL as soon as the
 // guest reports the write, and checks that the data is in the image.
 func TestFlushedWriteSurvivesSIGKILL(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots Linux; skipped in -short mode")
-	}
 	ctx := context.Background()
 	bin := juice(t)
-	d, err := appliance.BuildDefault(ctx, appliance.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := appliance.ModuleRoot(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	devcheck, err := appliance.CrossCompile(ctx, "go", root, "./guest/devcheck")
-	if err != nil {
-		t.Fatal(err)
-	}
+	kernel, initrd := guestProgram(t, "./guest/devcheck")
 	dir := t.TempDir()
-	initrd, err := appliance.InitramfsWith(ctx, appliance.Options{}, dir, map[string][]byte{"/devcheck": devcheck})
-	if err != nil {
-		t.Fatal(err)
-	}
 	img := filepath.Join(dir, "disk.img")
 	if err := diskimage.Create(ctx, img, diskimage.Options{Size: 32 << 20}); err != nil {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(bin, "run", "--kernel", d.KernelPath, "--initrd", initrd, "--disk", img, "--no-rng",
+	cmd := exec.Command(bin, "run", "--kernel", kernel, "--initrd", initrd, "--disk", img, "--no-rng",
 		"--append", "console=ttyS0 quiet juice.selfcheck=0 juice.exec=/devcheck devcheck.disk=/dev/vda devcheck.manifest=0 devcheck.hold=1")
 	// The guest holds right after its fsynced write, the file system still
 	// mounted; an open console input keeps Juice waiting (rather than

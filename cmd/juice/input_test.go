@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"os"
 	"os/exec"
@@ -11,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/juicevm/juice/internal/appliance"
 )
 
 // TestRecordReplayEntropyAndTypedInput records a guest that prints host
@@ -21,27 +18,8 @@ import (
 // input at all, prints the same bytes and ends in the same state, and that
 // a second recording got different entropy.
 func TestRecordReplayEntropyAndTypedInput(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots Linux; skipped in -short mode")
-	}
-	ctx := context.Background()
-	d, err := appliance.BuildDefault(ctx, appliance.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := appliance.ModuleRoot(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog, err := appliance.CrossCompile(ctx, "go", root, "./guest/inputcheck")
-	if err != nil {
-		t.Fatal(err)
-	}
+	kernel, initrd := guestProgram(t, "./guest/inputcheck")
 	dir := t.TempDir()
-	initrd, err := appliance.InitramfsWith(ctx, appliance.Options{}, dir, map[string][]byte{"/inputcheck": prog})
-	if err != nil {
-		t.Fatal(err)
-	}
 	record := func(name string) (jrr, out string) {
 		jrr = filepath.Join(dir, name)
 		pr, pw, err := os.Pipe()
@@ -49,7 +27,7 @@ func TestRecordReplayEntropyAndTypedInput(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer pw.Close()
-		cmd := exec.Command(juice(t), "record", "-o", jrr, "--kernel", d.KernelPath, "--initrd", initrd,
+		cmd := exec.Command(juice(t), "record", "-o", jrr, "--kernel", kernel, "--initrd", initrd,
 			"--append", "console=ttyS0 quiet juice.selfcheck=0 juice.exec=/inputcheck")
 		var o, e bytes.Buffer
 		ready := make(chan struct{})

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -198,29 +197,10 @@ func forge(t *testing.T, from, to string) uint64 {
 // and log hash and end in the same state; and the program must really have
 // raced (lost updates), or the test would prove nothing.
 func TestRecordReplayRace(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots Linux; skipped in -short mode")
-	}
-	ctx := context.Background()
-	d, err := appliance.BuildDefault(ctx, appliance.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := appliance.ModuleRoot(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog, err := appliance.CrossCompile(ctx, "go", root, "./guest/racecheck")
-	if err != nil {
-		t.Fatal(err)
-	}
+	kernel, initrd := guestProgram(t, "./guest/racecheck")
 	dir := t.TempDir()
-	initrd, err := appliance.InitramfsWith(ctx, appliance.Options{}, dir, map[string][]byte{"/racecheck": prog})
-	if err != nil {
-		t.Fatal(err)
-	}
 	rec := filepath.Join(dir, "race.jrr")
-	out1, errs, code := runJuice(t, "record", "-o", rec, "--cpus", "4", "--kernel", d.KernelPath, "--initrd", initrd,
+	out1, errs, code := runJuice(t, "record", "-o", rec, "--cpus", "4", "--kernel", kernel, "--initrd", initrd,
 		"--append", "console=ttyS0 quiet juice.selfcheck=0 juice.exec=/racecheck")
 	m := regexp.MustCompile(`racecheck: counter (\d+) of (\d+) \(lost (\d+)\)\s+racecheck: log .*\(lost (\d+)\), sha256 [0-9a-f]{64}`).FindStringSubmatch(out1)
 	if code != 0 || m == nil {
