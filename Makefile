@@ -1,5 +1,5 @@
 # Juice: deterministic RISC-V virtual machines.
-#   make run    installs what is missing, builds the kernel, Juice and the default appliance, and boots it
+#   make run    installs what is missing, builds the kernel, Juice and the hello example appliance, and boots it
 #   make test   runs every test
 #   make bench  prints Juice's speed beside QEMU's on the same kernel and initramfs
 
@@ -17,8 +17,11 @@ build:
 deps:
 	bash scripts/install-deps.sh
 
+# make run boots the hello example appliance (examples/hello), which exits 3
+# on purpose: juice run passes the app's exit status on.
 run: deps build
-	bin/juice run
+	bin/juice build examples/hello/juice.yaml -o bin/hello.appliance
+	@bin/juice run bin/hello.appliance; s=$$?; echo "juice run: exit status $$s (hello exits 3 on purpose)"; [ $$s -eq 3 ]
 
 test: deps build
 	$(GO) vet ./...

@@ -48,3 +48,4 @@ printf "   ratio juice/qemu speed: %.2f\n" "$(echo "$qc / $jc" | bc -l)"
 
 go run ./bench/io -juice "$juice"
 go run ./bench/replay -juice "$juice" -runs "$RUNS"
+go run ./bench/appliance -juice "$juice" -runs "$RUNS"

@@ -92,12 +92,18 @@ func newRecordCmd() *cobra.Command {
 	var out string
 	var digestEvery uint64
 	cmd := &cobra.Command{
-		Use:   "record -o FILE.jrr [run options]",
+		Use:   "record -o FILE.jrr [run options] [APPLIANCE]",
 		Short: "Run a virtual machine as juice run does, recording it for exact replay",
-		Args:  cobra.NoArgs,
+		Long: "Run a virtual machine as juice run does, recording it for exact replay.\n\n" +
+			"The disks of an APPLIANCE stay as they are: the guest's writes go to a new overlay\n" +
+			"beside the recording, FILE.jrr.DISK.ovl (replacing an old one), unless --disk is given.",
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				return errors.New("record: -o FILE.jrr is required")
+			}
+			if err := f.useApplianceArg(cmd, args, recordOverlay(out)); err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			if err := f.resolve(ctx); err != nil {

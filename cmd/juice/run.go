@@ -38,6 +38,10 @@ type runSpec struct {
 	Vsock           string   `json:"vsock,omitempty"`
 	NoRNG           bool     `json:"no_rng,omitempty"`
 	Console         string   `json:"console"`
+	// Appliance and ApplianceName name the appliance folder the rest was
+	// filled from, if any (for people reading a recording's header).
+	Appliance     string `json:"appliance,omitempty"`
+	ApplianceName string `json:"appliance_name,omitempty"`
 }
 
 // runFlags are the options of run and record.
@@ -251,15 +255,22 @@ func (f *runSpec) machineConfig() (machine.Config, error) {
 func newRunCmd() *cobra.Command {
 	var f runFlags
 	cmd := &cobra.Command{
-		Use:   "run",
+		Use:   "run [APPLIANCE]",
 		Short: "Boot a virtual machine with its console on this terminal",
 		Long: "Boot a virtual machine. The guest console is on stdin/stdout; on a terminal, type\n" +
 			"Ctrl-A x to quit. With no --kernel, boots the default appliance.\n\n" +
+			"APPLIANCE is a folder written by juice build: its manifest.json gives the kernel,\n" +
+			"initrd, command line, cpus, memory, network and disks. Options given on the command\n" +
+			"line win over the manifest (--net and --disk replace its network and disks); --append\n" +
+			"adds to its command line. The kernel and initrd are checked against their digests.\n\n" +
 			"Exit status: 0 when the guest powers off (or the guest's own status), 120 reboot\n" +
 			"requested, 121 guest kernel panic, 122 guest halted or instruction limit reached,\n" +
 			"125 Juice error, 130 quit by the user.",
-		Args: cobra.NoArgs,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.useApplianceArg(cmd, args, nil); err != nil {
+				return err
+			}
 			return runMachine(cmd.Context(), &f)
 		},
 	}

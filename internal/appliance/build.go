@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"debug/elf"
@@ -556,10 +557,21 @@ func (b *build) write(ctx context.Context, dir string, kern []byte, ird *initram
 		Digests: map[string]string{},
 		Spec:    s,
 	}
-	if err := os.WriteFile(filepath.Join(dir, KernelFile), kern, 0o644); err != nil {
+	// The kernel is stored gzip-compressed; Juice expands it as it loads it.
+	var kz bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&kz, gzip.BestCompression)
+	if err != nil {
 		return nil, err
 	}
-	m.Digests[KernelFile] = digest(kern)
+	zw.Write(kern)
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, KernelFile), kz.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	m.Digests[KernelFile] = digest(kz.Bytes())
+	b.sizes.Kernel = int64(kz.Len())
 
 	f, err := os.OpenFile(filepath.Join(dir, InitrdFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {

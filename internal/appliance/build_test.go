@@ -239,7 +239,7 @@ on_exit: restart
 	if ef, err := elf.NewFile(bytes.NewReader(app.data)); err != nil || ef.Machine != elf.EM_RISCV || ef.Class != elf.ELFCLASS64 {
 		t.Errorf("/app/hello is not a riscv64 ELF: %v", err)
 	}
-	if m.Sizes.App != int64(len(app.data)) || m.Sizes.Init != int64(len(fakeInit)) || m.Sizes.Kernel != 4096 ||
+	if m.Sizes.App != int64(len(app.data)) || m.Sizes.Init != int64(len(fakeInit)) || m.Sizes.Kernel != fileSize(t, filepath.Join(out1, KernelFile)) ||
 		m.Sizes.Libraries != 0 || m.Sizes.Files != int64(len("<p>hi</p>\n#!/bin/sh\nwelcome\nindex.html")) {
 		t.Errorf("sizes: %+v", m.Sizes)
 	}
@@ -510,4 +510,13 @@ func TestBuildErrors(t *testing.T) {
 			t.Error("a failed build left its output folder")
 		}
 	})
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
 }

@@ -14,7 +14,8 @@ import (
 const (
 	// ManifestFile is the appliance's manifest.
 	ManifestFile = "manifest.json"
-	// KernelFile is the kernel Image.
+	// KernelFile is the kernel Image, gzip-compressed (Juice expands it as
+	// it loads it).
 	KernelFile = "kernel"
 	// InitrdFile is the gzip-compressed newc initramfs.
 	InitrdFile = "initrd.cpio.gz"

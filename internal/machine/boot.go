@@ -6,6 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/juicevm/juice/internal/riscv"
 )
@@ -181,6 +184,16 @@ func (m *Machine) load() error {
 	if cfg.Kernel == nil {
 		return errors.New("kernel: no kernel given")
 	}
+	// A gzip-compressed kernel Image (Image.gz) or initramfs is expanded
+	// here, on the host: a RISC-V Image cannot expand itself, and the
+	// guest would spend far longer expanding an initramfs than the host.
+	var err error
+	if cfg.Kernel, err = gunzipIfCompressed("kernel", cfg.Kernel, uint64(len(m.ram))); err != nil {
+		return err
+	}
+	if cfg.Initrd, err = gunzipIfCompressed("initrd", cfg.Initrd, uint64(len(m.ram))); err != nil {
+		return err
+	}
 
 	// The kernel.
 	kernelAt := uint64(fwJumpAddr)
@@ -310,4 +323,30 @@ func (m *Machine) checkHTIF() {
 	default:
 		m.stop(ExitBareFail, -1)
 	}
+}
+
+// gunzipIfCompressed returns b expanded if it is gzip-compressed (one or
+// more members), and b itself otherwise. The expanded size is bounded by
+// max: it must fit in RAM.
+func gunzipIfCompressed(what string, b []byte, max uint64) ([]byte, error) {
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		return b, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: gzip: %w", what, err)
+	}
+	// The last member's trailer gives its size modulo 2^32: a good guess
+	// for the buffer (the bound below is what counts).
+	var out bytes.Buffer
+	if n := uint64(binary.LittleEndian.Uint32(b[len(b)-4:])); n <= max && len(b) >= 18 {
+		out.Grow(int(n) + 1)
+	}
+	if _, err := out.ReadFrom(io.LimitReader(zr, int64(max)+1)); err != nil {
+		return nil, fmt.Errorf("%s: gzip: %w", what, err)
+	}
+	if uint64(out.Len()) > max {
+		return nil, fmt.Errorf("%s: expands to more than the %d MiB of RAM", what, max>>20)
+	}
+	return out.Bytes(), nil
 }

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// fakeAppliance writes an appliance folder by hand, as juice build would:
+// a tiny kernel Image (powering off with the status its code gives), an
+// initrd, a disk and manifest.json. edit may change the manifest before it
+// is written.
+func fakeAppliance(t *testing.T, kernel []byte, edit func(m map[string]any)) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "fake.appliance")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	initrd := []byte("070701 not really a cpio, the fake kernel never reads it")
+	files := map[string][]byte{"kernel": kernel, "initrd.cpio.gz": initrd, "data.img": make([]byte, 1<<20)}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	digest := func(b []byte) string { s := sha256.Sum256(b); return "sha256:" + hex.EncodeToString(s[:]) }
+	m := map[string]any{
+		"format": 1, "name": "fake", "kernel": "kernel", "initrd": "initrd.cpio.gz",
+		"cmdline": "console=ttyS0 quiet juice.appliance=1", "cpus": 2, "memory": "64M",
+		"network": map[string]any{"mode": "user", "forwards": []string{"tcp:127.0.0.1:18080-:80"}},
+		"disks":   []map[string]any{{"name": "data", "file": "data.img", "serial": "data"}},
+		"digests": map[string]string{"kernel": digest(kernel), "initrd": digest(initrd)},
+		"sizes":   map[string]int{"kernel": len(kernel), "initrd": len(initrd)},
+		"spec":    map[string]any{"name": "fake"},
+	}
+	if edit != nil {
+		edit(m)
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// applied parses run's flags from args and fills the spec from the
+// appliance in dir.
+func applied(t *testing.T, dir string, args ...string) (runSpec, error) {
+	t.Helper()
+	var f runFlags
+	cmd := &cobra.Command{Use: "run"}
+	f.register(cmd)
+	if err := cmd.ParseFlags(args); err != nil {
+		t.Fatal(err)
+	}
+	err := f.useApplianceArg(cmd, []string{dir}, nil)
+	return f.runSpec, err
+}
+
+func TestApplianceFillsTheRunSpec(t *testing.T) {
+	dir := fakeAppliance(t, image(), nil)
+	abs, _ := filepath.Abs(dir)
+	got, err := applied(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := runSpec{
+		Kernel: filepath.Join(abs, "kernel"), Initrd: filepath.Join(abs, "initrd.cpio.gz"),
+		Cmdline: "console=ttyS0 quiet juice.appliance=1", CPUs: 2, Memory: "64M",
+		Nets:      []string{"user,hostfwd=tcp:127.0.0.1:18080-:80"},
+		Disks:     []string{filepath.Join(abs, "data.img") + ",serial=data"},
+		Console:   "uart",
+		Appliance: abs, ApplianceName: "fake",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("spec\n got %+v\nwant %+v", got, want)
+	}
+
+	// Options given explicitly win; --append adds to the command line.
+	got, err = applied(t, dir, "--memory", "128M", "--cpus", "1", "--net", "user", "--disk", "other.img,ro", "--append", "juice.debug=1", "--no-rng")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Memory != "128M" || got.CPUs != 1 || !reflect.DeepEqual(got.Nets, []string{"user"}) ||
+		!reflect.DeepEqual(got.Disks, []string{"other.img,ro"}) || !got.NoRNG ||
+		got.Cmdline != "console=ttyS0 quiet juice.appliance=1 juice.debug=1" {
+		t.Fatalf("overridden spec: %+v", got)
+	}
+
+	// A recording gives each disk a new overlay.
+	var f runFlags
+	cmd := &cobra.Command{Use: "record"}
+	f.register(cmd)
+	if err := f.useApplianceArg(cmd, []string{dir}, recordOverlay("/tmp/x.jrr")); err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(abs, "data.img") + ",serial=data,overlay=/tmp/x.jrr.data.ovl"; !reflect.DeepEqual(f.Disks, []string{want}) {
+		t.Fatalf("record disks %q, want %q", f.Disks, want)
+	}
+
+	// Without network or disks in the manifest, none are attached.
+	dir = fakeAppliance(t, image(), func(m map[string]any) {
+		m["network"] = map[string]any{"mode": "none"}
+		delete(m, "disks")
+		delete(m, "cpus")
+		delete(m, "memory")
+	})
+	got, err = applied(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Nets != nil || got.Disks != nil || got.CPUs != 1 || got.Memory != "256M" {
+		t.Fatalf("spec without network or disks: %+v", got)
+	}
+}
+
+func TestApplianceRunRecordReplay(t *testing.T) {
+	// power-off with status 3: 0x33333 = (3 << 16) | 0x3333.
+	dir := fakeAppliance(t, image(0x001002b7, 0x00033337, 0x33330313, 0x0062a023, 0x0000006f), func(m map[string]any) {
+		delete(m, "network") // the fake kernel has no use for it
+	})
+	stats := filepath.Join(t.TempDir(), "stats.json")
+	_, errs, code := runJuice(t, "run", dir, "--stats", stats)
+	if code != 3 {
+		t.Fatalf("run: status %d, want 3\n%s", code, errs)
+	}
+	b, _ := os.ReadFile(stats)
+	if !strings.Contains(string(b), `"cpus": 2`) {
+		t.Fatalf("the manifest's cpus were not used:\n%s", b)
+	}
+	if _, errs, code = runJuice(t, "run", "--cpus", "1", "--stats", stats, dir); code != 3 {
+		t.Fatalf("run --cpus 1: status %d\n%s", code, errs)
+	}
+	if b, _ = os.ReadFile(stats); !strings.Contains(string(b), `"cpus": 1`) {
+		t.Fatalf("--cpus did not win over the manifest:\n%s", b)
+	}
+
+	rec := filepath.Join(t.TempDir(), "fake.jrr")
+	for range 2 { // the second time replaces the first's overlay
+		if _, errs, code = runJuice(t, "record", "-o", rec, dir); code != 3 {
+			t.Fatalf("record: status %d\n%s", code, errs)
+		}
+	}
+	if _, err := os.Stat(rec + ".data.ovl"); err != nil {
+		t.Fatalf("record made no overlay for the appliance's disk: %v", err)
+	}
+	if _, errs, code = runJuice(t, "replay", rec); code != 0 || !strings.Contains(errs, "replay matches") {
+		t.Fatalf("replay: status %d\n%s", code, errs)
+	}
+	info, errs, code := runJuice(t, "replay", "--info", rec)
+	if code != 0 || !strings.Contains(info, `"appliance_name": "fake"`) {
+		t.Fatalf("replay --info: status %d\n%s%s", code, info, errs)
+	}
+}
+
+func TestApplianceBadInput(t *testing.T) {
+	good := image()
+	notDir := writeTemp(t, "file", []byte("x"))
+	tampered := fakeAppliance(t, good, nil)
+	os.WriteFile(filepath.Join(tampered, "initrd.cpio.gz"), []byte("changed"), 0o644)
+	noManifest := t.TempDir()
+	badJSON := fakeAppliance(t, good, nil)
+	os.WriteFile(filepath.Join(badJSON, "manifest.json"), []byte(`{"format": 1,`), 0o644)
+	for _, tc := range []struct {
+		name string
+		dir  string
+		want []string
+	}{
+		{"no such folder", "/nonexistent/x.appliance", []string{"/nonexistent/x.appliance", "no such file"}},
+		{"a file", notDir, []string{notDir, "not a folder"}},
+		{"no manifest", noManifest, []string{"manifest.json", "not an appliance"}},
+		{"not JSON", badJSON, []string{"manifest.json", "JSON"}},
+		{"unknown field", fakeAppliance(t, good, func(m map[string]any) { m["memroy"] = "1G" }), []string{"manifest.json", `"memroy"`}},
+		{"wrong type", fakeAppliance(t, good, func(m map[string]any) { m["cpus"] = "two" }), []string{"manifest.json", `"cpus"`}},
+		{"new format", fakeAppliance(t, good, func(m map[string]any) { m["format"] = 2 }), []string{"manifest.json", `"format"`}},
+		{"bad memory", fakeAppliance(t, good, func(m map[string]any) { m["memory"] = "lots" }), []string{`"memory"`, "lots"}},
+		{"missing kernel", fakeAppliance(t, good, func(m map[string]any) { m["kernel"] = "vmlinux" }), []string{`"kernel"`, "vmlinux", "no such file"}},
+		{"kernel outside", fakeAppliance(t, good, func(m map[string]any) { m["kernel"] = "../kernel" }), []string{`"kernel"`, "../kernel"}},
+		{"missing disk", fakeAppliance(t, good, func(m map[string]any) {
+			m["disks"] = []map[string]any{{"name": "data", "file": "gone.img"}}
+		}), []string{`"disks[0].file"`, "gone.img"}},
+		{"bad network", fakeAppliance(t, good, func(m map[string]any) { m["network"] = map[string]any{"mode": "bridge"} }), []string{`"network.mode"`, "bridge"}},
+		{"no digest", fakeAppliance(t, good, func(m map[string]any) { m["digests"] = map[string]string{} }), []string{"kernel", "digest"}},
+		{"modified initrd", tampered, []string{"initrd", filepath.Join(tampered, "initrd.cpio.gz"), "does not match its digest"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, args := range [][]string{{"run", tc.dir}, {"record", "-o", filepath.Join(t.TempDir(), "x.jrr"), tc.dir}} {
+				_, errs, code := runJuice(t, args...)
+				msg := strings.TrimSpace(errs)
+				if code != exitError || strings.Count(msg, "\n") != 0 {
+					t.Fatalf("%s: status %d, want %d and one line:\n%s", args[0], code, exitError, msg)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(msg, w) {
+						t.Fatalf("%s: %q does not mention %q", args[0], msg, w)
+					}
+				}
+			}
+		})
+	}
+	if _, errs, code := runJuice(t, "run", t.TempDir(), t.TempDir()); code != exitError || !strings.Contains(errs, "arg") {
+		t.Fatalf("two appliances: status %d\n%s", code, errs)
+	}
+}
