@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +22,7 @@ import (
 
 	"github.com/juicevm/juice/guest/devcheck/manifest"
 	"github.com/juicevm/juice/guest/devcheck/protocol"
-	"github.com/juicevm/juice/internal/usernet"
+	"github.com/juicevm/juice/guest/internal/netconf"
 )
 
 func TestParseCmdline(t *testing.T) {
@@ -160,218 +159,25 @@ func TestDiskStep(t *testing.T) {
 	}
 }
 
-func TestDHCPMessageRoundTrip(t *testing.T) {
-	mac := net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}
-	c := newDHCPClient(nil, mac, time.Second, 1)
-	m := c.message(dhcpRequest, dhcpOption{optRequestedIP, []byte{10, 0, 2, 15}})
-	b := m.marshal()
-	if len(b) != dhcpMinLen {
-		t.Errorf("message of %d bytes, want %d", len(b), dhcpMinLen)
-	}
-	if b[0] != bootRequest || binary.BigEndian.Uint16(b[10:]) != dhcpFlagBcast || !bytes.Equal(b[236:240], dhcpMagic[:]) {
-		t.Errorf("header % x", b[:12])
-	}
-	back, err := parseDHCP(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if back.xid != c.xid || back.msgType() != dhcpRequest || back.chaddr.String() != mac.String() {
-		t.Errorf("round trip: %+v", back)
-	}
-	if ip, ok := back.addrOption(optRequestedIP); !ok || ip != netip.MustParseAddr("10.0.2.15") {
-		t.Errorf("requested IP %v %v", ip, ok)
-	}
-	if c2 := newDHCPClient(nil, mac, time.Second, 1); c2.xid != c.xid {
-		t.Error("the transaction ID is not deterministic")
-	}
-	for _, bad := range [][]byte{b[:100], append(append([]byte{}, b[:236]...), 1, 2, 3, 4), append(append([]byte{}, b[:240]...), optRouter, 8, 1)} {
-		if _, err := parseDHCP(bad); err == nil {
-			t.Errorf("parsed a bad message of %d bytes", len(bad))
-		}
-	}
-
-	ack := &dhcpMsg{op: bootReply, yiaddr: [4]byte{10, 0, 2, 15}, chaddr: mac, options: []dhcpOption{
-		{optMsgType, []byte{dhcpAck}}, {optSubnetMask, []byte{255, 255, 255, 0}}, {optRouter, []byte{10, 0, 2, 2}},
-		{optDNS, []byte{10, 0, 2, 3, 8, 8, 8, 8}}, {optLeaseTime, []byte{0, 1, 0x51, 0x80}}, {optServerID, []byte{10, 0, 2, 2}},
-	}}
-	parsed, err := parseDHCP(ack.marshal())
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := leaseFrom(parsed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := l.String(); got != "10.0.2.15/24 router 10.0.2.2 dns 10.0.2.3,8.8.8.8" || l.lease != 24*time.Hour {
-		t.Errorf("lease %s, %v", got, l.lease)
-	}
+func TestCheckLease(t *testing.T) {
+	l := netconf.Lease{Address: netip.MustParsePrefix("10.0.2.15/24"), Router: netip.MustParseAddr("10.0.2.2"),
+		DNS: []netip.Addr{netip.MustParseAddr("10.0.2.3"), netip.MustParseAddr("8.8.8.8")}}
 	if err := checkLease(l, defaultIP, defaultRouter, defaultDNS); err != nil {
 		t.Error(err)
 	}
 	if err := checkLease(l, "10.0.2.16/24", "any", "any"); err == nil {
 		t.Error("wrong address accepted")
 	}
+	if err := checkLease(l, "10.0.2.15/16", "any", "any"); err == nil {
+		t.Error("wrong prefix accepted")
+	}
 	if err := checkLease(l, "any", "10.0.2.1", "any"); err == nil {
 		t.Error("wrong router accepted")
 	}
+	if err := checkLease(netconf.Lease{Address: l.Address}, "any", "any", "10.0.2.3"); err == nil {
+		t.Error("missing name server accepted")
+	}
 	if err := checkLease(l, "any", "any", "any"); err != nil {
-		t.Error(err)
-	}
-	parsed.options[1].data = []byte{255, 0, 255, 0}
-	if _, err := leaseFrom(parsed); err == nil {
-		t.Error("non-contiguous mask accepted")
-	}
-}
-
-func TestUDPFrame(t *testing.T) {
-	src := net.HardwareAddr{2, 0, 0, 0, 0, 1}
-	payload := []byte("some payload!") // odd length exercises the checksum tail
-	f := udpFrame(src, broadcastMAC, [4]byte{10, 0, 2, 15}, [4]byte{10, 0, 2, 2}, 1234, 80, payload)
-	p, ok := parseUDPFrame(f)
-	if !ok || p.srcPort != 1234 || p.dstPort != 80 || !bytes.Equal(p.payload, payload) || p.srcMAC.String() != src.String() {
-		t.Fatalf("parse: %+v %v", p, ok)
-	}
-	// The IPv4 header checksum of a known header (RFC 1071 example data).
-	hdr := []byte{0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11, 0, 0, 0xc0, 0xa8, 0, 1, 0xc0, 0xa8, 0, 0xc7}
-	if c := checksum(0, hdr); c != 0xb861 {
-		t.Errorf("checksum %#x, want 0xb861", c)
-	}
-	for i := range f {
-		if i < ethHeaderLen {
-			continue
-		}
-		bad := append([]byte(nil), f...)
-		bad[i] ^= 0x01
-		if q, ok := parseUDPFrame(bad); ok && bytes.Equal(q.payload, payload) && q.srcPort == 1234 && q.dstPort == 80 {
-			t.Errorf("a flipped bit at byte %d went unnoticed", i)
-		}
-	}
-	if _, ok := parseUDPFrame(f[:30]); ok {
-		t.Error("short frame accepted")
-	}
-}
-
-// usernetConn connects the DHCP client to Juice's user-mode network, frame
-// for frame, as virtio-net would.
-type usernetConn struct{ n *usernet.Network }
-
-func (c usernetConn) WriteFrame(f []byte) error {
-	c.n.SendFromGuest(f)
-	return nil
-}
-
-func (c usernetConn) ReadFrame(timeout time.Duration) ([]byte, error) {
-	deadline := time.After(timeout)
-	for {
-		if frames := c.n.PendingToGuest(1); len(frames) > 0 {
-			return frames[0], nil
-		}
-		select {
-		case <-c.n.Notify():
-		case <-deadline:
-			return nil, errTimeout
-		}
-	}
-}
-
-func TestDHCPAgainstUsernet(t *testing.T) {
-	n, err := usernet.New(usernet.Config{DNSServers: []string{"127.0.0.1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	mac, _ := net.ParseMAC(usernet.DefaultGuestMAC)
-	lease, err := newDHCPClient(usernetConn{n}, mac, 5*time.Second, 2).acquire(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := checkLease(lease, defaultIP, defaultRouter, defaultDNS); err != nil {
-		t.Errorf("%v (lease %s)", err, lease)
-	}
-	if lease.server != netip.MustParseAddr(defaultRouter) {
-		t.Errorf("server %v", lease.server)
-	}
-}
-
-// silentConn never answers.
-type silentConn struct{ sent int }
-
-func (c *silentConn) WriteFrame([]byte) error { c.sent++; return nil }
-func (c *silentConn) ReadFrame(time.Duration) ([]byte, error) {
-	return nil, errTimeout
-}
-
-func TestDHCPTimeout(t *testing.T) {
-	c := &silentConn{}
-	_, err := newDHCPClient(c, net.HardwareAddr{2, 0, 0, 0, 0, 1}, time.Millisecond, 3).acquire(context.Background())
-	if err == nil || !errors.Is(err, errTimeout) || !strings.Contains(err.Error(), "no lease after 3 attempts") {
-		t.Errorf("error %v", err)
-	}
-	if c.sent != 3 {
-		t.Errorf("%d DISCOVERs sent, want 3", c.sent)
-	}
-}
-
-func TestNetlinkMessages(t *testing.T) {
-	m := addrMessage(7, 2, netip.MustParseAddr("10.0.2.15"), 24)
-	if int(binary.NativeEndian.Uint32(m)) != len(m) || binary.NativeEndian.Uint16(m[4:]) != unix.RTM_NEWADDR || binary.NativeEndian.Uint32(m[8:]) != 7 {
-		t.Fatalf("header % x", m[:16])
-	}
-	// IFA_LOCAL, IFA_ADDRESS, IFA_BROADCAST follow the ifaddrmsg.
-	attrs := m[unix.SizeofNlMsghdr+unix.SizeofIfAddrmsg:]
-	want := []struct {
-		typ  uint16
-		data []byte
-	}{{unix.IFA_LOCAL, []byte{10, 0, 2, 15}}, {unix.IFA_ADDRESS, []byte{10, 0, 2, 15}}, {unix.IFA_BROADCAST, []byte{10, 0, 2, 255}}}
-	for _, w := range want {
-		l := int(binary.NativeEndian.Uint16(attrs))
-		if binary.NativeEndian.Uint16(attrs[2:]) != w.typ || !bytes.Equal(attrs[4:l], w.data) {
-			t.Errorf("attribute % x, want type %d data % x", attrs[:l], w.typ, w.data)
-		}
-		attrs = attrs[nlAlign(l):]
-	}
-	if len(attrs) != 0 {
-		t.Errorf("%d trailing bytes", len(attrs))
-	}
-	r := defaultRouteMessage(8, 2, netip.MustParseAddr("10.0.2.2"))
-	if len(r) != unix.SizeofNlMsghdr+unix.SizeofRtMsg+8+8 {
-		t.Errorf("route message of %d bytes", len(r))
-	}
-	if l := linkUpMessage(9, 2); len(l) != unix.SizeofNlMsghdr+unix.SizeofIfInfomsg {
-		t.Errorf("link message of %d bytes", len(l))
-	}
-
-	ack := func(seq uint32, code int32) []byte {
-		body := make([]byte, 4+unix.SizeofNlMsghdr)
-		binary.NativeEndian.PutUint32(body, uint32(code))
-		return nlMessage(unix.NLMSG_ERROR, 0, seq, body)
-	}
-	buf := append(ack(3, 0), ack(4, -int32(unix.EEXIST))...)
-	if found, err := parseAck(buf, 3); !found || err != nil {
-		t.Errorf("ack 3: %v %v", found, err)
-	}
-	if found, err := parseAck(buf, 4); !found || !errors.Is(err, unix.EEXIST) {
-		t.Errorf("ack 4: %v %v", found, err)
-	}
-	if found, _ := parseAck(buf, 5); found {
-		t.Error("found an answer to 5")
-	}
-}
-
-// TestNetlinkOnHost sends a harmless request to the host kernel: bringing
-// up the loopback interface, which is already up.
-func TestNetlinkOnHost(t *testing.T) {
-	lo, err := net.InterfaceByName("lo")
-	if err != nil || lo.Flags&net.FlagUp == 0 {
-		t.Skip("no loopback interface that is up")
-	}
-	nl, err := openRtnl()
-	if err != nil {
-		t.Skip(err)
-	}
-	defer nl.Close()
-	err = nl.do("lo up", func(seq uint32) []byte { return linkUpMessage(seq, lo.Index) })
-	if err != nil && !errors.Is(err, unix.EPERM) {
 		t.Error(err)
 	}
 }

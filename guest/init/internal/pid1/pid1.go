@@ -1,6 +1,13 @@
-// Package pid1 is the body of Juice's guest init: it mounts the standard
-// file systems, prints a banner, runs a built-in self-check, optionally runs
-// a program named on the kernel command line, and powers the machine off.
+// Package pid1 is the body of Juice's guest init. It mounts the standard
+// file systems and then works in one of two modes:
+//
+//   - Appliance mode (juice.appliance=1 on the kernel command line, or an
+//     /etc/juice/appliance.json in the initramfs): it sets the machine up
+//     as that file says, runs the appliance's app, and powers off with the
+//     app's exit status. See the command's documentation (guest/init).
+//   - Check mode, otherwise: it prints a banner, runs a built-in
+//     self-check, optionally runs a program named on the kernel command
+//     line (juice.exec), and powers the machine off.
 //
 // Every line it prints starts with "juice: " so that the host can pick the
 // protocol out of the kernel's console output.
@@ -45,6 +52,13 @@ type Init struct {
 	CmdlinePath string
 	// PowerOff ends the machine. It returns only on failure.
 	PowerOff func() error
+	// ConfigPath is the appliance configuration.
+	ConfigPath string
+	// PowerOffStatus ends the machine in appliance mode, passing the
+	// status (0 to MaxHostStatus) to the host. It returns only on failure.
+	PowerOffStatus func(code int) error
+	// Trace prints the time of each step in appliance mode.
+	Trace bool
 }
 
 // Default returns the configuration used when running as the real PID 1.
@@ -55,7 +69,24 @@ func Default() Init {
 		TmpDir:      "/tmp",
 		CmdlinePath: "/proc/cmdline",
 		PowerOff:    PowerOff,
+		ConfigPath:  ConfigPath,
+		PowerOffStatus: func(code int) error {
+			return PowerOffStatus(code, func(format string, args ...any) {
+				fmt.Fprintf(os.Stdout, "juice: "+format+"\n", args...)
+			})
+		},
 	}
+}
+
+// trace prints, with juice.trace=1, the guest's monotonic time (on Juice,
+// the instruction clock) when a step ends.
+func (in Init) trace(step string) {
+	if !in.Trace {
+		return
+	}
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	in.printf("trace %s %.1fms", step, float64(ts.Nano())/1e6)
 }
 
 // printf writes one "juice: " line.
@@ -66,29 +97,38 @@ func (in Init) printf(format string, args ...any) {
 // Run does init's whole job and then powers off. It never returns while
 // power-off works; it does not panic, whatever fails.
 func (in Init) Run() {
+	status := -1 // the appliance's status for the host; -1 in check mode
 	defer func() {
 		if r := recover(); r != nil {
 			in.printf("internal error: %v\n%s", r, debug.Stack())
+			if status >= 0 {
+				status = MaxHostStatus
+			}
 		}
-		in.shutdown()
+		in.shutdown(status)
 	}()
-	in.boot()
+	opts := in.start()
+	if opts.Appliance || !opts.NoAppliance && configExists(in.ConfigPath) {
+		if opts.Exec != "" {
+			in.printf("warning: juice.exec is ignored in appliance mode")
+		}
+		status = MaxHostStatus
+		in.Trace = opts.Trace
+		status = in.runAppliance()
+		return
+	}
+	in.boot(opts)
 }
 
-// boot runs everything up to the shutdown.
-func (in Init) boot() {
+// start mounts the standard file systems, reads the command line and
+// loads the modules it names.
+func (in Init) start() Options {
 	for _, err := range MountAll(in.Mounts) {
 		in.printf("warning: %v", err)
 	}
 	if err := EnsureConsole(); err != nil {
 		in.printf("warning: %v", err)
 	}
-	info, err := ReadSystemInfo()
-	if err != nil {
-		in.printf("warning: %v", err)
-	}
-	fmt.Fprintln(in.Out, info.Banner())
-
 	var opts Options
 	if data, err := os.ReadFile(in.CmdlinePath); err != nil {
 		in.printf("warning: reading kernel command line: %v", err)
@@ -99,10 +139,23 @@ func (in Init) boot() {
 		in.printf("warning: unknown option %s", u)
 	}
 	if len(opts.Modules) > 0 {
-		if err := LoadModules(ModulesDir(info.Release), opts.Modules); err != nil {
+		var uts unix.Utsname
+		if err := unix.Uname(&uts); err != nil {
+			in.printf("warning: uname: %v", err)
+		} else if err := LoadModules(ModulesDir(unix.ByteSliceToString(uts.Release[:])), opts.Modules); err != nil {
 			in.printf("warning: %v", err)
 		}
 	}
+	return opts
+}
+
+// boot is check mode: the banner, the self-check and juice.exec.
+func (in Init) boot(opts Options) {
+	info, err := ReadSystemInfo()
+	if err != nil {
+		in.printf("warning: %v", err)
+	}
+	fmt.Fprintln(in.Out, info.Banner())
 
 	if opts.SkipSelfCheck {
 		in.printf("self-check skipped")
@@ -125,12 +178,19 @@ func (in Init) boot() {
 	}
 }
 
-// shutdown syncs and powers off; if that fails it says so and idles
-// forever, because PID 1 must not exit.
-func (in Init) shutdown() {
-	fmt.Fprintln(in.Out, PowerOffLine)
-	unix.Sync()
-	err := in.PowerOff()
+// shutdown syncs and powers off, in appliance mode (status >= 0) passing
+// the status to the host; if that fails it says so and idles forever,
+// because PID 1 must not exit.
+func (in Init) shutdown(status int) {
+	var err error
+	if status >= 0 {
+		unix.Sync()
+		err = in.PowerOffStatus(status)
+	} else {
+		fmt.Fprintln(in.Out, PowerOffLine)
+		unix.Sync()
+		err = in.PowerOff()
+	}
 	in.printf("power-off failed: %v; halting", err)
 	for {
 		time.Sleep(time.Hour)

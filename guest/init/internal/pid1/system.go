@@ -171,6 +171,15 @@ type Options struct {
 	// Modules are kernel modules to load, with their dependencies, from
 	// /lib/modules/<release> (juice.modules=NAME,NAME,...).
 	Modules []string
+	// Appliance is set by juice.appliance=1 (or on, yes, true): run as
+	// an appliance, from /etc/juice/appliance.json.
+	Appliance bool
+	// NoAppliance is set by juice.appliance=0 (or off, no, false): run
+	// the self-check even if there is an appliance configuration.
+	NoAppliance bool
+	// Trace is set by juice.trace=1: appliance mode prints the guest's
+	// monotonic time at each step ("juice: trace network 31.2ms").
+	Trace bool
 	// Unknown holds juice.* parameters that were not understood.
 	Unknown []string
 }
@@ -193,6 +202,17 @@ func ParseCmdline(cmdline string) Options {
 					o.Modules = append(o.Modules, m)
 				}
 			}
+		case "juice.appliance":
+			switch strings.ToLower(val) {
+			case "", "1", "on", "yes", "true":
+				o.Appliance, o.NoAppliance = true, false
+			case "0", "off", "no", "false":
+				o.Appliance, o.NoAppliance = false, true
+			default:
+				o.Unknown = append(o.Unknown, field)
+			}
+		case "juice.trace":
+			o.Trace = val == "" || val == "1"
 		case "juice.selfcheck":
 			switch strings.ToLower(val) {
 			case "0", "off", "no", "false":

@@ -1,4 +1,4 @@
-package main
+package netconf
 
 import (
 	"encoding/binary"
@@ -107,14 +107,14 @@ func parseAck(buf []byte, seq uint32) (found bool, err error) {
 	return false, nil
 }
 
-// rtnl is an rtnetlink socket.
-type rtnl struct {
+// Rtnl is an rtnetlink socket.
+type Rtnl struct {
 	fd  int
 	seq uint32
 }
 
-// openRtnl opens an rtnetlink socket.
-func openRtnl() (*rtnl, error) {
+// OpenRtnl opens an rtnetlink socket.
+func OpenRtnl() (*Rtnl, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("netlink socket: %w", err)
@@ -123,15 +123,15 @@ func openRtnl() (*rtnl, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("netlink bind: %w", err)
 	}
-	return &rtnl{fd: fd}, nil
+	return &Rtnl{fd: fd}, nil
 }
 
 // Close closes the socket.
-func (r *rtnl) Close() error { return unix.Close(r.fd) }
+func (r *Rtnl) Close() error { return unix.Close(r.fd) }
 
-// do sends a request built by build for the next sequence number and
-// waits for the kernel's acknowledgement.
-func (r *rtnl) do(what string, build func(seq uint32) []byte) error {
+// Do sends a request built by build for the next sequence number and
+// waits for the kernel's acknowledgement. Errors start with what.
+func (r *Rtnl) Do(what string, build func(seq uint32) []byte) error {
 	r.seq++
 	if err := unix.Sendto(r.fd, build(r.seq), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return fmt.Errorf("%s: sending: %w", what, err)
@@ -156,4 +156,31 @@ func (r *rtnl) do(what string, build func(seq uint32) []byte) error {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
+}
+
+// LinkUp sets IFF_UP on an interface.
+func (r *Rtnl) LinkUp(ifname string, ifindex int) error {
+	return r.Do("bringing "+ifname+" up", func(seq uint32) []byte { return linkUpMessage(seq, ifindex) })
+}
+
+// AddAddress adds an IPv4 address with its network length (and the
+// broadcast address) to an interface, replacing an equal one.
+func (r *Rtnl) AddAddress(ifindex int, addr netip.Prefix) error {
+	if !addr.Addr().Is4() {
+		return fmt.Errorf("adding %s: not an IPv4 address", addr)
+	}
+	return r.Do("adding "+addr.Addr().String(), func(seq uint32) []byte {
+		return addrMessage(seq, ifindex, addr.Addr(), addr.Bits())
+	})
+}
+
+// AddDefaultRoute adds (or replaces) the IPv4 default route through gw on
+// an interface.
+func (r *Rtnl) AddDefaultRoute(ifindex int, gw netip.Addr) error {
+	if !gw.Is4() {
+		return fmt.Errorf("adding the default route via %s: not an IPv4 address", gw)
+	}
+	return r.Do("adding the default route via "+gw.String(), func(seq uint32) []byte {
+		return defaultRouteMessage(seq, ifindex, gw)
+	})
 }

@@ -1,4 +1,4 @@
-package main
+package netconf
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"net"
+	"math/bits"
 	"net/netip"
 	"strings"
 	"time"
@@ -64,7 +64,7 @@ type dhcpMsg struct {
 	xid                            uint32
 	secs, flags                    uint16
 	ciaddr, yiaddr, siaddr, giaddr [4]byte
-	chaddr                         net.HardwareAddr
+	chaddr                         []byte
 	options                        []dhcpOption
 }
 
@@ -112,7 +112,7 @@ func parseDHCP(b []byte) (*dhcpMsg, error) {
 		yiaddr: [4]byte(b[16:20]),
 		siaddr: [4]byte(b[20:24]),
 		giaddr: [4]byte(b[24:28]),
-		chaddr: net.HardwareAddr(append([]byte(nil), b[28:34]...)),
+		chaddr: append([]byte(nil), b[28:34]...),
 	}
 	opts := b[dhcpFixedLen+4:]
 	for len(opts) > 0 {
@@ -160,74 +160,73 @@ func (m *dhcpMsg) addrOption(code byte) (netip.Addr, bool) {
 	return netip.AddrFrom4([4]byte(v[:4])), true
 }
 
-// dhcpLease is the configuration a DHCP server gave.
-type dhcpLease struct {
-	// addr and prefix are the interface address and its network length.
-	addr   netip.Addr
-	prefix int
-	// router is the default gateway (invalid when none was given).
-	router netip.Addr
-	// dns are the name servers.
-	dns []netip.Addr
-	// server is the DHCP server's identifier.
-	server netip.Addr
-	// lease is the lease time.
-	lease time.Duration
+// Lease is the configuration a DHCP server gave.
+type Lease struct {
+	// Address is the interface address with its network length.
+	Address netip.Prefix
+	// Router is the default gateway (invalid when none was given).
+	Router netip.Addr
+	// DNS are the name servers.
+	DNS []netip.Addr
+	// Server is the DHCP server's identifier.
+	Server netip.Addr
+	// Time is the lease time.
+	Time time.Duration
 }
 
-// String formats the lease as devcheck prints it.
-func (l dhcpLease) String() string {
-	dns := make([]string, len(l.dns))
-	for i, d := range l.dns {
+// String formats the lease as "10.0.2.15/24 router 10.0.2.2 dns 10.0.2.3".
+func (l Lease) String() string {
+	dns := make([]string, len(l.DNS))
+	for i, d := range l.DNS {
 		dns[i] = d.String()
 	}
-	return fmt.Sprintf("%s/%d router %s dns %s", l.addr, l.prefix, l.router, strings.Join(dns, ","))
+	return fmt.Sprintf("%s router %s dns %s", l.Address, l.Router, strings.Join(dns, ","))
 }
 
 // leaseFrom reads the configuration out of an ACK.
-func leaseFrom(m *dhcpMsg) (dhcpLease, error) {
-	l := dhcpLease{addr: netip.AddrFrom4(m.yiaddr)}
-	if l.addr.IsUnspecified() {
-		return l, errors.New("the DHCP server gave no address")
+func leaseFrom(m *dhcpMsg) (Lease, error) {
+	addr := netip.AddrFrom4(m.yiaddr)
+	if addr.IsUnspecified() {
+		return Lease{}, errors.New("the DHCP server gave no address")
 	}
 	mask, ok := m.option(optSubnetMask)
 	if !ok || len(mask) != 4 {
-		return l, errors.New("the DHCP server gave no subnet mask")
+		return Lease{}, errors.New("the DHCP server gave no subnet mask")
 	}
-	ones, bits := net.IPMask(mask).Size()
-	if bits != 32 {
-		return l, fmt.Errorf("subnet mask %v is not contiguous", net.IP(mask))
+	ones, ok := maskBits([4]byte(mask))
+	if !ok {
+		return Lease{}, fmt.Errorf("subnet mask %v is not contiguous", netip.AddrFrom4([4]byte(mask)))
 	}
-	l.prefix = ones
-	l.router, _ = m.addrOption(optRouter)
-	l.server, _ = m.addrOption(optServerID)
+	l := Lease{Address: netip.PrefixFrom(addr, ones)}
+	l.Router, _ = m.addrOption(optRouter)
+	l.Server, _ = m.addrOption(optServerID)
 	if v, ok := m.option(optDNS); ok {
 		for i := 0; i+4 <= len(v); i += 4 {
-			l.dns = append(l.dns, netip.AddrFrom4([4]byte(v[i:i+4])))
+			l.DNS = append(l.DNS, netip.AddrFrom4([4]byte(v[i:i+4])))
 		}
 	}
 	if v, ok := m.option(optLeaseTime); ok && len(v) == 4 {
-		l.lease = time.Duration(binary.BigEndian.Uint32(v)) * time.Second
+		l.Time = time.Duration(binary.BigEndian.Uint32(v)) * time.Second
 	}
 	return l, nil
 }
 
-// frameConn carries whole Ethernet frames to and from the network.
-type frameConn interface {
+// FrameConn carries whole Ethernet frames to and from the network.
+type FrameConn interface {
 	// WriteFrame sends one frame.
 	WriteFrame(frame []byte) error
-	// ReadFrame returns the next frame, or errTimeout when none arrived
+	// ReadFrame returns the next frame, or ErrTimeout when none arrived
 	// within timeout.
 	ReadFrame(timeout time.Duration) ([]byte, error)
 }
 
-// errTimeout is returned by frameConn.ReadFrame when nothing arrived.
-var errTimeout = errors.New("timed out")
+// ErrTimeout is returned by FrameConn.ReadFrame when nothing arrived.
+var ErrTimeout = errors.New("timed out")
 
-// dhcpClient obtains a lease over a frameConn.
-type dhcpClient struct {
-	conn frameConn
-	mac  net.HardwareAddr
+// Client obtains a lease over a FrameConn.
+type Client struct {
+	conn FrameConn
+	mac  []byte
 	xid  uint32
 	// wait is how long to wait for each answer; attempts is how many
 	// times to start over.
@@ -235,17 +234,19 @@ type dhcpClient struct {
 	attempts int
 }
 
-// newDHCPClient returns a client for the interface with the given MAC
-// address. Its transaction ID is derived from the MAC, so runs repeat.
-func newDHCPClient(conn frameConn, mac net.HardwareAddr, wait time.Duration, attempts int) *dhcpClient {
+// NewClient returns a client for the interface with the given MAC
+// address that waits up to wait for each answer and starts over up to
+// attempts times. Its transaction ID is derived from the MAC, so runs
+// repeat.
+func NewClient(conn FrameConn, mac []byte, wait time.Duration, attempts int) *Client {
 	h := fnv.New32a()
-	h.Write([]byte("devcheck"))
+	h.Write([]byte("juice"))
 	h.Write(mac)
-	return &dhcpClient{conn: conn, mac: mac, xid: h.Sum32(), wait: wait, attempts: attempts}
+	return &Client{conn: conn, mac: mac, xid: h.Sum32(), wait: wait, attempts: max(attempts, 1)}
 }
 
 // message builds a client message of the given type.
-func (c *dhcpClient) message(typ byte, extra ...dhcpOption) *dhcpMsg {
+func (c *Client) message(typ byte, extra ...dhcpOption) *dhcpMsg {
 	m := &dhcpMsg{op: bootRequest, xid: c.xid, flags: dhcpFlagBcast, chaddr: c.mac}
 	m.options = append(m.options,
 		dhcpOption{optMsgType, []byte{typ}},
@@ -262,15 +263,15 @@ func (m *dhcpMsg) withOptions(opts ...dhcpOption) *dhcpMsg {
 }
 
 // send broadcasts a client message.
-func (c *dhcpClient) send(m *dhcpMsg) error {
-	frame := udpFrame(c.mac, broadcastMAC, [4]byte{}, [4]byte{255, 255, 255, 255},
+func (c *Client) send(m *dhcpMsg) error {
+	frame := UDPFrame(c.mac, BroadcastMAC, [4]byte{}, [4]byte{255, 255, 255, 255},
 		dhcpClientPort, dhcpServerPort, m.marshal())
 	return c.conn.WriteFrame(frame)
 }
 
 // receive waits for a reply of one of the wanted types to this client's
 // transaction, ignoring every other frame.
-func (c *dhcpClient) receive(ctx context.Context, want ...byte) (*dhcpMsg, error) {
+func (c *Client) receive(ctx context.Context, want ...byte) (*dhcpMsg, error) {
 	deadline := time.Now().Add(c.wait)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -278,17 +279,17 @@ func (c *dhcpClient) receive(ctx context.Context, want ...byte) (*dhcpMsg, error
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return nil, errTimeout
+			return nil, ErrTimeout
 		}
 		frame, err := c.conn.ReadFrame(left)
 		if err != nil {
 			return nil, err
 		}
-		u, ok := parseUDPFrame(frame)
-		if !ok || u.dstPort != dhcpClientPort || u.srcPort != dhcpServerPort {
+		u, ok := ParseUDPFrame(frame)
+		if !ok || u.DstPort != dhcpClientPort || u.SrcPort != dhcpServerPort {
 			continue
 		}
-		m, err := parseDHCP(u.payload)
+		m, err := parseDHCP(u.Payload)
 		if err != nil || m.op != bootReply || m.xid != c.xid || string(m.chaddr) != string(c.mac) {
 			continue
 		}
@@ -300,9 +301,9 @@ func (c *dhcpClient) receive(ctx context.Context, want ...byte) (*dhcpMsg, error
 	}
 }
 
-// acquire runs DISCOVER-OFFER-REQUEST-ACK, starting over after a timeout
+// Acquire runs DISCOVER-OFFER-REQUEST-ACK, starting over after a timeout
 // or a NAK, up to the client's number of attempts.
-func (c *dhcpClient) acquire(ctx context.Context) (dhcpLease, error) {
+func (c *Client) Acquire(ctx context.Context) (Lease, error) {
 	var last error
 	for attempt := 0; attempt < c.attempts; attempt++ {
 		l, err := c.exchange(ctx)
@@ -314,34 +315,41 @@ func (c *dhcpClient) acquire(ctx context.Context) (dhcpLease, error) {
 		}
 		last = err
 	}
-	return dhcpLease{}, fmt.Errorf("DHCP: no lease after %d attempts: %w", c.attempts, last)
+	return Lease{}, fmt.Errorf("DHCP: no lease after %d attempts: %w", c.attempts, last)
 }
 
 // exchange is one DISCOVER-OFFER-REQUEST-ACK round.
-func (c *dhcpClient) exchange(ctx context.Context) (dhcpLease, error) {
+func (c *Client) exchange(ctx context.Context) (Lease, error) {
 	if err := c.send(c.message(dhcpDiscover)); err != nil {
-		return dhcpLease{}, fmt.Errorf("sending DISCOVER: %w", err)
+		return Lease{}, fmt.Errorf("sending DISCOVER: %w", err)
 	}
 	offer, err := c.receive(ctx, dhcpOffer)
 	if err != nil {
-		return dhcpLease{}, fmt.Errorf("waiting for an OFFER: %w", err)
+		return Lease{}, fmt.Errorf("waiting for an OFFER: %w", err)
 	}
 	server, ok := offer.addrOption(optServerID)
 	if !ok {
-		return dhcpLease{}, errors.New("OFFER without a server identifier")
+		return Lease{}, errors.New("OFFER without a server identifier")
 	}
 	req := c.message(dhcpRequest,
 		dhcpOption{optRequestedIP, offer.yiaddr[:]},
 		dhcpOption{optServerID, server.AsSlice()})
 	if err := c.send(req); err != nil {
-		return dhcpLease{}, fmt.Errorf("sending REQUEST: %w", err)
+		return Lease{}, fmt.Errorf("sending REQUEST: %w", err)
 	}
 	ack, err := c.receive(ctx, dhcpAck, dhcpNak)
 	if err != nil {
-		return dhcpLease{}, fmt.Errorf("waiting for an ACK: %w", err)
+		return Lease{}, fmt.Errorf("waiting for an ACK: %w", err)
 	}
 	if ack.msgType() == dhcpNak {
-		return dhcpLease{}, fmt.Errorf("the server refused %v (NAK)", netip.AddrFrom4(offer.yiaddr))
+		return Lease{}, fmt.Errorf("the server refused %v (NAK)", netip.AddrFrom4(offer.yiaddr))
 	}
 	return leaseFrom(ack)
+}
+
+// maskBits returns the length of a contiguous IPv4 network mask.
+func maskBits(mask [4]byte) (int, bool) {
+	m := binary.BigEndian.Uint32(mask[:])
+	ones := bits.LeadingZeros32(^m)
+	return ones, ones == 32 || m<<ones == 0
 }

@@ -1,0 +1,278 @@
+package pid1
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path"
+	"strings"
+)
+
+// ConfigPath is where the appliance builder puts the appliance's
+// configuration in the initramfs.
+const ConfigPath = "/etc/juice/appliance.json"
+
+// Appliance is /etc/juice/appliance.json: what PID 1 sets up and which
+// program it runs. The builder (internal/appliance) writes it; unknown
+// keys are errors, null is the same as an absent key. The struct tags give
+// the keys (ParseAppliance reads them without encoding/json).
+type Appliance struct {
+	// Name names the appliance; it is the host name when Hostname is
+	// empty.
+	Name string `json:"name"`
+	// Hostname is set with sethostname and written to /etc/hostname.
+	Hostname string `json:"hostname"`
+	// App is the program to run.
+	App App `json:"app"`
+	// Network configures eth0.
+	Network Network `json:"network"`
+	// Disks are mounted before the app starts and unmounted after it ends.
+	Disks []Disk `json:"disks"`
+	// OnExit is what happens when the app exits: OnExitPowerOff (the
+	// default) or OnExitRestart.
+	OnExit string `json:"on_exit"`
+}
+
+// The values of Appliance.OnExit.
+const (
+	// OnExitPowerOff powers the machine off, passing the app's exit
+	// status to the host.
+	OnExitPowerOff = "poweroff"
+	// OnExitRestart runs the app again.
+	OnExitRestart = "restart"
+)
+
+// App is the appliance's program.
+type App struct {
+	// Path is the program's absolute path in the guest.
+	Path string `json:"path"`
+	// Args are its arguments, after argv[0] (which is Path).
+	Args []string `json:"args"`
+	// Env holds KEY=VALUE entries. PATH, HOME and TERM get defaults when
+	// absent.
+	Env []string `json:"env"`
+	// Workdir is the working directory; "/" when empty.
+	Workdir string `json:"workdir"`
+	// UID and GID are the user and group the app runs as (supplementary
+	// groups are cleared).
+	UID uint32 `json:"uid"`
+	GID uint32 `json:"gid"`
+}
+
+// The values of Network.Mode.
+const (
+	NetworkNone   = "none"
+	NetworkDHCP   = "dhcp"
+	NetworkStatic = "static"
+)
+
+// Network configures eth0.
+type Network struct {
+	// Mode is NetworkNone (the default: loopback only), NetworkDHCP or
+	// NetworkStatic.
+	Mode string `json:"mode"`
+	// Address (CIDR, "10.0.2.15/24"), Gateway and DNS are the static
+	// configuration; they are only allowed with NetworkStatic.
+	Address string   `json:"address,omitempty"`
+	Gateway string   `json:"gateway,omitempty"`
+	DNS     []string `json:"dns,omitempty"`
+}
+
+// Disk is a block device to mount.
+type Disk struct {
+	// Device is the block device, such as /dev/vda.
+	Device string `json:"device"`
+	// Mount is the absolute mount point, created if missing.
+	Mount string `json:"mount"`
+	// FS is the file system type; "ext4" when empty.
+	FS string `json:"fs"`
+}
+
+// ParseAppliance decodes and checks an appliance configuration. Unknown
+// keys, trailing data and invalid values are errors.
+func ParseAppliance(data []byte) (*Appliance, error) {
+	v, err := parseJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ConfigPath, err)
+	}
+	var d jsonDecoder
+	a := decodeAppliance(&d, v)
+	if err := d.err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", ConfigPath, err)
+	}
+	if err := a.check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", ConfigPath, err)
+	}
+	return a, nil
+}
+
+// decodeAppliance maps parsed JSON onto an Appliance; the key names are
+// those of the struct tags.
+func decodeAppliance(d *jsonDecoder, v any) *Appliance {
+	a := &Appliance{}
+	if v == nil {
+		d.fail("appliance.json", "want an object, not null")
+		return a
+	}
+	top := d.object("", v, "name", "hostname", "app", "network", "disks", "on_exit")
+	a.Name = d.str("name", top["name"])
+	a.Hostname = d.str("hostname", top["hostname"])
+	a.OnExit = d.str("on_exit", top["on_exit"])
+	app := d.object("app", top["app"], "path", "args", "env", "workdir", "uid", "gid")
+	a.App = App{
+		Path:    d.str("app.path", app["path"]),
+		Args:    d.strs("app.args", app["args"]),
+		Env:     d.strs("app.env", app["env"]),
+		Workdir: d.str("app.workdir", app["workdir"]),
+		UID:     d.u32("app.uid", app["uid"]),
+		GID:     d.u32("app.gid", app["gid"]),
+	}
+	n := d.object("network", top["network"], "mode", "address", "gateway", "dns")
+	a.Network = Network{
+		Mode:    d.str("network.mode", n["mode"]),
+		Address: d.str("network.address", n["address"]),
+		Gateway: d.str("network.gateway", n["gateway"]),
+		DNS:     d.strs("network.dns", n["dns"]),
+	}
+	for i, e := range d.list("disks", top["disks"]) {
+		path := fmt.Sprintf("disks[%d]", i)
+		m := d.object(path, e, "device", "mount", "fs")
+		a.Disks = append(a.Disks, Disk{
+			Device: d.str(path+".device", m["device"]),
+			Mount:  d.str(path+".mount", m["mount"]),
+			FS:     d.str(path+".fs", m["fs"]),
+		})
+	}
+	return a
+}
+
+// ReadAppliance reads and parses the configuration file.
+func ReadAppliance(file string) (*Appliance, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAppliance(data)
+}
+
+// check validates the configuration and fills in defaults.
+func (a *Appliance) check() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if a.Hostname == "" {
+		a.Hostname = a.Name
+	}
+	if a.Hostname != "" && !validHostname(a.Hostname) {
+		bad("hostname %q: want at most 64 letters, digits, '-' and '.'", a.Hostname)
+	}
+	switch a.OnExit {
+	case "":
+		a.OnExit = OnExitPowerOff
+	case OnExitPowerOff, OnExitRestart:
+	default:
+		bad("on_exit %q: want %q or %q", a.OnExit, OnExitPowerOff, OnExitRestart)
+	}
+
+	app := &a.App
+	switch {
+	case app.Path == "":
+		bad("app.path is missing")
+	case !path.IsAbs(app.Path):
+		bad("app.path %q is not absolute", app.Path)
+	}
+	for _, e := range app.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			bad("app.env entry %q: want KEY=VALUE", e)
+		}
+	}
+	if app.Workdir == "" {
+		app.Workdir = "/"
+	} else if !path.IsAbs(app.Workdir) {
+		bad("app.workdir %q is not absolute", app.Workdir)
+	}
+
+	n := &a.Network
+	switch n.Mode {
+	case "":
+		n.Mode = NetworkNone
+	case NetworkNone, NetworkDHCP, NetworkStatic:
+	default:
+		bad("network.mode %q: want %q, %q or %q", n.Mode, NetworkDHCP, NetworkStatic, NetworkNone)
+	}
+	if n.Mode == NetworkStatic {
+		if _, err := n.static(); err != nil {
+			errs = append(errs, err)
+		}
+	} else if n.Address != "" || n.Gateway != "" || len(n.DNS) > 0 {
+		bad("network.address, gateway and dns need network.mode %q", NetworkStatic)
+	}
+
+	mounts := map[string]bool{}
+	for i := range a.Disks {
+		d := &a.Disks[i]
+		if !path.IsAbs(d.Device) {
+			bad("disks[%d].device %q is not an absolute path", i, d.Device)
+		}
+		switch {
+		case !path.IsAbs(d.Mount):
+			bad("disks[%d].mount %q is not an absolute path", i, d.Mount)
+		case path.Clean(d.Mount) == "/":
+			bad("disks[%d].mount: cannot mount over /", i)
+		case mounts[path.Clean(d.Mount)]:
+			bad("disks[%d].mount %q is used twice", i, d.Mount)
+		}
+		d.Mount = path.Clean(d.Mount)
+		mounts[d.Mount] = true
+		if d.FS == "" {
+			d.FS = "ext4"
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// staticConfig is a parsed static network configuration.
+type staticConfig struct {
+	address netip.Prefix
+	gateway netip.Addr
+	dns     []netip.Addr
+}
+
+// static parses the static configuration.
+func (n Network) static() (staticConfig, error) {
+	var s staticConfig
+	var err error
+	if n.Address == "" {
+		return s, errors.New(`network.address is missing (want CIDR, such as "10.0.2.15/24")`)
+	}
+	if s.address, err = netip.ParsePrefix(n.Address); err != nil || !s.address.Addr().Is4() {
+		return s, fmt.Errorf(`network.address %q: want IPv4 CIDR, such as "10.0.2.15/24"`, n.Address)
+	}
+	if n.Gateway != "" {
+		if s.gateway, err = netip.ParseAddr(n.Gateway); err != nil || !s.gateway.Is4() {
+			return s, fmt.Errorf("network.gateway %q: want an IPv4 address", n.Gateway)
+		}
+	}
+	for _, d := range n.DNS {
+		a, err := netip.ParseAddr(d)
+		if err != nil {
+			return s, fmt.Errorf("network.dns %q: want an IP address", d)
+		}
+		s.dns = append(s.dns, a)
+	}
+	return s, nil
+}
+
+// validHostname reports whether s can be a host name.
+func validHostname(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
