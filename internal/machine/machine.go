@@ -300,8 +300,14 @@ func (m *Machine) stop(kind ExitKind, code int) {
 	}
 }
 
+// consoleOut writes a byte of guest console output. Output is buffered
+// and written out at each end of line, so that a line shows as soon as
+// the guest has written it.
 func (m *Machine) consoleOut(b byte) {
 	m.console.WriteByte(b)
+	if b == '\n' {
+		m.console.Flush()
+	}
 	if m.panicDet.feed(b) {
 		m.stop(ExitPanic, 0)
 	}

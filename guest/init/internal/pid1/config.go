@@ -1,8 +1,11 @@
 package pid1
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path"
@@ -15,8 +18,7 @@ const ConfigPath = "/etc/juice/appliance.json"
 
 // Appliance is /etc/juice/appliance.json: what PID 1 sets up and which
 // program it runs. The builder (internal/appliance) writes it; unknown
-// keys are errors, null is the same as an absent key. The struct tags give
-// the keys (ParseAppliance reads them without encoding/json).
+// keys are errors, null is the same as an absent key.
 type Appliance struct {
 	// Name names the appliance; it is the host name when Hostname is
 	// empty.
@@ -92,59 +94,22 @@ type Disk struct {
 // ParseAppliance decodes and checks an appliance configuration. Unknown
 // keys, trailing data and invalid values are errors.
 func ParseAppliance(data []byte) (*Appliance, error) {
-	v, err := parseJSON(data)
-	if err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var a *Appliance
+	if err := dec.Decode(&a); err != nil {
 		return nil, fmt.Errorf("%s: %w", ConfigPath, err)
 	}
-	var d jsonDecoder
-	a := decodeAppliance(&d, v)
-	if err := d.err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", ConfigPath, err)
+	if a == nil {
+		return nil, fmt.Errorf("%s: want an object, not null", ConfigPath)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%s: data after the JSON object", ConfigPath)
 	}
 	if err := a.check(); err != nil {
 		return nil, fmt.Errorf("%s: %w", ConfigPath, err)
 	}
 	return a, nil
-}
-
-// decodeAppliance maps parsed JSON onto an Appliance; the key names are
-// those of the struct tags.
-func decodeAppliance(d *jsonDecoder, v any) *Appliance {
-	a := &Appliance{}
-	if v == nil {
-		d.fail("appliance.json", "want an object, not null")
-		return a
-	}
-	top := d.object("", v, "name", "hostname", "app", "network", "disks", "on_exit")
-	a.Name = d.str("name", top["name"])
-	a.Hostname = d.str("hostname", top["hostname"])
-	a.OnExit = d.str("on_exit", top["on_exit"])
-	app := d.object("app", top["app"], "path", "args", "env", "workdir", "uid", "gid")
-	a.App = App{
-		Path:    d.str("app.path", app["path"]),
-		Args:    d.strs("app.args", app["args"]),
-		Env:     d.strs("app.env", app["env"]),
-		Workdir: d.str("app.workdir", app["workdir"]),
-		UID:     d.u32("app.uid", app["uid"]),
-		GID:     d.u32("app.gid", app["gid"]),
-	}
-	n := d.object("network", top["network"], "mode", "address", "gateway", "dns")
-	a.Network = Network{
-		Mode:    d.str("network.mode", n["mode"]),
-		Address: d.str("network.address", n["address"]),
-		Gateway: d.str("network.gateway", n["gateway"]),
-		DNS:     d.strs("network.dns", n["dns"]),
-	}
-	for i, e := range d.list("disks", top["disks"]) {
-		path := fmt.Sprintf("disks[%d]", i)
-		m := d.object(path, e, "device", "mount", "fs")
-		a.Disks = append(a.Disks, Disk{
-			Device: d.str(path+".device", m["device"]),
-			Mount:  d.str(path+".mount", m["mount"]),
-			FS:     d.str(path+".fs", m["fs"]),
-		})
-	}
-	return a
 }
 
 // ReadAppliance reads and parses the configuration file.
