@@ -13,7 +13,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"flag"
@@ -28,6 +27,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // example is one measured appliance.
@@ -84,7 +85,7 @@ func main() {
 			fmt.Printf("   %-6s juice build failed: %v: %s\n", ex.name, err, oneLine(out))
 			continue
 		}
-		kernel, initrd := filepath.Join(dir, "kernel"), filepath.Join(dir, "initrd.cpio.gz")
+		kernel, initrd := filepath.Join(dir, "kernel"), filepath.Join(dir, "initrd.cpio.zst")
 		ks, is := size(kernel), size(initrd)
 		boot, err := median(*runs, func() (time.Duration, error) {
 			return bootToApp(*juice, []string{"run", dir}, ex, true)
@@ -310,7 +311,7 @@ func buildUroot(dir, version string) (string, error) {
 
 // urootInitramfs makes, with u-root, an initramfs whose /init is the Go
 // program in src (a main package using only the standard library), and
-// returns its path, gzip-compressed as the appliance's initramfs is.
+// returns its path, zstd-compressed as the appliance's initramfs is.
 func urootInitramfs(tool, tmp, src string) (string, error) {
 	name := filepath.Base(src)
 	mod := filepath.Join(tmp, "uroot-"+name, name)
@@ -352,14 +353,13 @@ func urootInitramfs(tool, tmp, src string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var gz bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-	zw.Write(raw)
-	if err := zw.Close(); err != nil {
+	zw, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
+	if err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(cpio+".gz", gz.Bytes(), 0o644); err != nil {
+	defer zw.Close()
+	if err := os.WriteFile(cpio+".zst", zw.EncodeAll(raw, nil), 0o644); err != nil {
 		return "", err
 	}
-	return cpio + ".gz", nil
+	return cpio + ".zst", nil
 }

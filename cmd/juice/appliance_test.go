@@ -24,7 +24,7 @@ func fakeAppliance(t *testing.T, kernel []byte, edit func(m map[string]any)) str
 		t.Fatal(err)
 	}
 	initrd := []byte("070701 not really a cpio, the fake kernel never reads it")
-	files := map[string][]byte{"kernel": kernel, "initrd.cpio.gz": initrd, "data.img": make([]byte, 1<<20)}
+	files := map[string][]byte{"kernel": kernel, "initrd.cpio.zst": initrd, "data.img": make([]byte, 1<<20)}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			t.Fatal(err)
@@ -32,7 +32,7 @@ func fakeAppliance(t *testing.T, kernel []byte, edit func(m map[string]any)) str
 	}
 	digest := func(b []byte) string { s := sha256.Sum256(b); return "sha256:" + hex.EncodeToString(s[:]) }
 	m := map[string]any{
-		"format": 1, "name": "fake", "kernel": "kernel", "initrd": "initrd.cpio.gz",
+		"format": 1, "name": "fake", "kernel": "kernel", "initrd": "initrd.cpio.zst",
 		"cmdline": "console=ttyS0 quiet juice.appliance=1", "cpus": 2, "memory": "64M",
 		"network": map[string]any{"mode": "user", "forwards": []string{"tcp:127.0.0.1:18080-:80"}},
 		"disks":   []map[string]any{{"name": "data", "file": "data.img", "serial": "data"}},
@@ -75,7 +75,7 @@ func TestApplianceFillsTheRunSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := runSpec{
-		Kernel: filepath.Join(abs, "kernel"), Initrd: filepath.Join(abs, "initrd.cpio.gz"),
+		Kernel: filepath.Join(abs, "kernel"), Initrd: filepath.Join(abs, "initrd.cpio.zst"),
 		Cmdline: "console=ttyS0 quiet juice.appliance=1", CPUs: 2, Memory: "64M",
 		Nets:      []string{"user,hostfwd=tcp:127.0.0.1:18080-:80"},
 		Disks:     []string{filepath.Join(abs, "data.img") + ",serial=data"},
@@ -167,7 +167,7 @@ func TestApplianceBadInput(t *testing.T) {
 	good := image()
 	notDir := writeTemp(t, "file", []byte("x"))
 	tampered := fakeAppliance(t, good, nil)
-	os.WriteFile(filepath.Join(tampered, "initrd.cpio.gz"), []byte("changed"), 0o644)
+	os.WriteFile(filepath.Join(tampered, "initrd.cpio.zst"), []byte("changed"), 0o644)
 	noManifest := t.TempDir()
 	badJSON := fakeAppliance(t, good, nil)
 	os.WriteFile(filepath.Join(badJSON, "manifest.json"), []byte(`{"format": 1,`), 0o644)
@@ -191,7 +191,7 @@ func TestApplianceBadInput(t *testing.T) {
 		}), []string{`"disks[0].file"`, "gone.img"}},
 		{"bad network", fakeAppliance(t, good, func(m map[string]any) { m["network"] = map[string]any{"mode": "bridge"} }), []string{`"network.mode"`, "bridge"}},
 		{"no digest", fakeAppliance(t, good, func(m map[string]any) { m["digests"] = map[string]string{} }), []string{"kernel", "digest"}},
-		{"modified initrd", tampered, []string{"initrd", filepath.Join(tampered, "initrd.cpio.gz"), "does not match its digest"}},
+		{"modified initrd", tampered, []string{"initrd", filepath.Join(tampered, "initrd.cpio.zst"), "does not match its digest"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, args := range [][]string{{"run", tc.dir}, {"record", "-o", filepath.Join(t.TempDir(), "x.jrr"), tc.dir}} {

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -20,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // The example appliances (examples/), each built with juice build and
@@ -57,7 +58,7 @@ func applianceSize(t *testing.T, dir string) string {
 	t.Helper()
 	var total int64
 	var parts []string
-	for _, name := range []string{"kernel", "initrd.cpio.gz"} {
+	for _, name := range []string{"kernel", "initrd.cpio.zst"} {
 		st, err := os.Stat(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -269,7 +270,7 @@ func TestExampleCdyn(t *testing.T) {
 	// The initramfs holds the C library and the loader, and no other
 	// shared object.
 	var libs []string
-	for _, name := range cpioNames(t, filepath.Join(dir, "initrd.cpio.gz")) {
+	for _, name := range cpioNames(t, filepath.Join(dir, "initrd.cpio.zst")) {
 		if b := filepath.Base(name); strings.HasSuffix(b, ".so") || strings.Contains(b, ".so.") {
 			libs = append(libs, b)
 		}
@@ -433,7 +434,7 @@ func copyDir(t *testing.T, from, to string) {
 	}
 }
 
-// cpioNames lists the entries of a newc cpio archive, gzip-compressed or
+// cpioNames lists the entries of a newc cpio archive, zstd-compressed or
 // not.
 func cpioNames(t *testing.T, path string) []string {
 	t.Helper()
@@ -441,12 +442,13 @@ func cpioNames(t *testing.T, path string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
-		zr, err := gzip.NewReader(bytes.NewReader(data))
+	if bytes.HasPrefix(data, []byte{0x28, 0xb5, 0x2f, 0xfd}) {
+		zr, err := zstd.NewReader(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if data, err = io.ReadAll(zr); err != nil {
+		defer zr.Close()
+		if data, err = zr.DecodeAll(data, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -2,7 +2,6 @@ package appliance
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"debug/elf"
@@ -22,6 +21,7 @@ import (
 	"github.com/juicevm/juice/internal/diskimage"
 	"github.com/juicevm/juice/internal/initramfs"
 	"github.com/juicevm/juice/internal/kernel"
+	"github.com/klauspost/compress/zstd"
 )
 
 // BuildOptions configures Build.
@@ -82,7 +82,7 @@ type build struct {
 }
 
 // Build builds the appliance described by s into an appliance folder:
-// manifest.json, the kernel, initrd.cpio.gz and a NAME.img per disk (see
+// manifest.json, the kernel, initrd.cpio.zst and a NAME.img per disk (see
 // docs/appliance-spec.md). The same spec and inputs give the same bytes.
 // Errors about the spec's contents name its file, line and key.
 func Build(ctx context.Context, s *spec.Spec, opts BuildOptions) (*Result, error) {
@@ -557,35 +557,32 @@ func (b *build) write(ctx context.Context, dir string, kern []byte, ird *initram
 		Digests: map[string]string{},
 		Spec:    s,
 	}
-	// The kernel is stored gzip-compressed; Juice expands it as it loads it.
-	var kz bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&kz, gzip.BestCompression)
+	// The kernel and the initramfs are stored zstd-compressed; Juice
+	// expands them as it loads them (faster than gzip by far, on the host,
+	// and much faster than the guest expanding its own initramfs).
+	kz, err := compress(kern)
 	if err != nil {
 		return nil, err
 	}
-	zw.Write(kern)
-	if err := zw.Close(); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, KernelFile), kz, 0o644); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, KernelFile), kz.Bytes(), 0o644); err != nil {
-		return nil, err
-	}
-	m.Digests[KernelFile] = digest(kz.Bytes())
-	b.sizes.Kernel = int64(kz.Len())
+	m.Digests[KernelFile] = digest(kz)
+	b.sizes.Kernel = int64(len(kz))
 
-	f, err := os.OpenFile(filepath.Join(dir, InitrdFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.New()
-	n, err := ird.WriteGzipTo(io.MultiWriter(f, h))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	var cpio bytes.Buffer
+	if _, err := ird.WriteTo(&cpio); err != nil {
 		return nil, fmt.Errorf("writing the initramfs: %w", err)
 	}
-	m.Digests[InitrdFile] = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	iz, err := compress(cpio.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, InitrdFile), iz, 0o644); err != nil {
+		return nil, fmt.Errorf("writing the initramfs: %w", err)
+	}
+	m.Digests[InitrdFile] = digest(iz)
+	n := int64(len(iz))
 	b.sizes.Initrd = n
 	b.step("initrd: %s", diskimage.FormatSize(n))
 
@@ -699,7 +696,18 @@ func FormatSizes(z Sizes) string {
 	row("app", z.App, "")
 	row("libraries", z.Libraries, "")
 	row("files", z.Files, "")
-	row("initrd", z.Initrd, "  (gzip of init, app, libraries, files)")
+	row("initrd", z.Initrd, "  (zstd of init, app, libraries, files)")
 	row("total", z.Kernel+z.Initrd, "  (kernel + initrd)")
 	return b.String()
+}
+
+// compress returns b zstd-compressed at the best ratio, the same bytes
+// for the same input.
+func compress(b []byte) ([]byte, error) {
+	zw, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return nil, err
+	}
+	defer zw.Close()
+	return zw.EncodeAll(b, make([]byte, 0, len(b)/2)), nil
 }

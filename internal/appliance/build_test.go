@@ -2,7 +2,6 @@ package appliance
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"debug/elf"
 	"encoding/json"
@@ -16,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/u-root/u-root/pkg/cpio"
 
@@ -72,7 +73,7 @@ type entry struct {
 	data []byte
 }
 
-// readInitrd reads an appliance's initrd.cpio.gz.
+// readInitrd reads an appliance's initrd.cpio.zst.
 func readInitrd(t *testing.T, dir string) map[string]entry {
 	t.Helper()
 	f, err := os.Open(filepath.Join(dir, InitrdFile))
@@ -80,10 +81,11 @@ func readInitrd(t *testing.T, dir string) map[string]entry {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	zr, err := zstd.NewReader(f)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer zr.Close()
 	raw, err := io.ReadAll(zr)
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +208,7 @@ on_exit: restart
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Name != "hello" || m.Kernel != "kernel" || m.Initrd != "initrd.cpio.gz" || m.Cmdline != Cmdline ||
+	if m.Name != "hello" || m.Kernel != "kernel" || m.Initrd != "initrd.cpio.zst" || m.Cmdline != Cmdline ||
 		m.CPUs != 2 || m.Memory != "512M" || m.Network.Mode != "user" || !reflect.DeepEqual(m.Network.Forwards, []string{"tcp:127.0.0.1:8080-:80"}) {
 		t.Errorf("manifest: %+v", m)
 	}
@@ -214,7 +216,7 @@ on_exit: restart
 	if !reflect.DeepEqual(m.Disks, wantDisks) {
 		t.Errorf("disks: %+v", m.Disks)
 	}
-	for _, f := range []string{"kernel", "initrd.cpio.gz", "data.img", "scratch.img"} {
+	for _, f := range []string{"kernel", "initrd.cpio.zst", "data.img", "scratch.img"} {
 		if got, _ := fileDigest(filepath.Join(out1, f)); m.Digests[f] != got {
 			t.Errorf("digest of %s: manifest %s, file %s", f, m.Digests[f], got)
 		}
@@ -316,7 +318,7 @@ on_exit: restart
 	if err != nil {
 		t.Fatal(err)
 	}
-	if slices.Contains(r3.Cached, "app") || r3.Manifest.Digests["initrd.cpio.gz"] == m.Digests["initrd.cpio.gz"] {
+	if slices.Contains(r3.Cached, "app") || r3.Manifest.Digests["initrd.cpio.zst"] == m.Digests["initrd.cpio.zst"] {
 		t.Errorf("changed app not rebuilt: cached %v", r3.Cached)
 	}
 	// A folder that is not an appliance is not replaced.

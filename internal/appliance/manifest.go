@@ -14,11 +14,11 @@ import (
 const (
 	// ManifestFile is the appliance's manifest.
 	ManifestFile = "manifest.json"
-	// KernelFile is the kernel Image, gzip-compressed (Juice expands it as
+	// KernelFile is the kernel Image, zstd-compressed (Juice expands it as
 	// it loads it).
 	KernelFile = "kernel"
-	// InitrdFile is the gzip-compressed newc initramfs.
-	InitrdFile = "initrd.cpio.gz"
+	// InitrdFile is the zstd-compressed newc initramfs.
+	InitrdFile = "initrd.cpio.zst"
 	// DiskSuffix follows a disk's name to make its file name.
 	DiskSuffix = ".img"
 )
@@ -58,7 +58,7 @@ type Manifest struct {
 	// Disks are the disk images, in the order they are attached
 	// (/dev/vda, /dev/vdb, ...).
 	Disks []ManifestDisk `json:"disks"`
-	// Digests maps "kernel", "initrd.cpio.gz" and each disk's file name to
+	// Digests maps "kernel", "initrd.cpio.zst" and each disk's file name to
 	// "sha256:HEX" of its contents as built.
 	Digests map[string]string `json:"digests"`
 	// Sizes is the size breakdown in bytes.

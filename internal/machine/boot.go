@@ -9,6 +9,7 @@ import (
 	"io"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/juicevm/juice/internal/riscv"
 )
@@ -184,14 +185,14 @@ func (m *Machine) load() error {
 	if cfg.Kernel == nil {
 		return errors.New("kernel: no kernel given")
 	}
-	// A gzip-compressed kernel Image (Image.gz) or initramfs is expanded
+	// A gzip- or zstd-compressed kernel Image or initramfs is expanded
 	// here, on the host: a RISC-V Image cannot expand itself, and the
 	// guest would spend far longer expanding an initramfs than the host.
 	var err error
-	if cfg.Kernel, err = gunzipIfCompressed("kernel", cfg.Kernel, uint64(len(m.ram))); err != nil {
+	if cfg.Kernel, err = expandIfCompressed("kernel", cfg.Kernel, uint64(len(m.ram))); err != nil {
 		return err
 	}
-	if cfg.Initrd, err = gunzipIfCompressed("initrd", cfg.Initrd, uint64(len(m.ram))); err != nil {
+	if cfg.Initrd, err = expandIfCompressed("initrd", cfg.Initrd, uint64(len(m.ram))); err != nil {
 		return err
 	}
 
@@ -325,25 +326,35 @@ func (m *Machine) checkHTIF() {
 	}
 }
 
-// gunzipIfCompressed returns b expanded if it is gzip-compressed (one or
-// more members), and b itself otherwise. The expanded size is bounded by
+// expandIfCompressed returns b expanded if it is gzip- or
+// zstd-compressed, and b itself otherwise. The expanded size is bounded by
 // max: it must fit in RAM.
-func gunzipIfCompressed(what string, b []byte, max uint64) ([]byte, error) {
-	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+func expandIfCompressed(what string, b []byte, max uint64) ([]byte, error) {
+	var r io.Reader
+	var format string
+	switch {
+	case len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b:
+		format = "gzip"
+		zr, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("%s: gzip: %w", what, err)
+		}
+		r = zr
+	case len(b) >= 4 && string(b[:4]) == "\x28\xb5\x2f\xfd":
+		format = "zstd"
+		zr, err := zstd.NewReader(bytes.NewReader(b), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(max+1))
+		if err != nil {
+			return nil, fmt.Errorf("%s: zstd: %w", what, err)
+		}
+		defer zr.Close()
+		r = zr
+	default:
 		return b, nil
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("%s: gzip: %w", what, err)
-	}
-	// The last member's trailer gives its size modulo 2^32: a good guess
-	// for the buffer (the bound below is what counts).
 	var out bytes.Buffer
-	if n := uint64(binary.LittleEndian.Uint32(b[len(b)-4:])); n <= max && len(b) >= 18 {
-		out.Grow(int(n) + 1)
-	}
-	if _, err := out.ReadFrom(io.LimitReader(zr, int64(max)+1)); err != nil {
-		return nil, fmt.Errorf("%s: gzip: %w", what, err)
+	out.Grow(min(4*len(b), int(max)) + 1)
+	if _, err := out.ReadFrom(io.LimitReader(r, int64(max)+1)); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", what, format, err)
 	}
 	if uint64(out.Len()) > max {
 		return nil, fmt.Errorf("%s: expands to more than the %d MiB of RAM", what, max>>20)
