@@ -331,30 +331,46 @@ func (m *Machine) checkHTIF() {
 // max: it must fit in RAM.
 func expandIfCompressed(what string, b []byte, max uint64) ([]byte, error) {
 	var r io.Reader
-	var format string
 	switch {
 	case len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b:
-		format = "gzip"
 		zr, err := gzip.NewReader(bytes.NewReader(b))
 		if err != nil {
 			return nil, fmt.Errorf("%s: gzip: %w", what, err)
 		}
 		r = zr
 	case len(b) >= 4 && string(b[:4]) == "\x28\xb5\x2f\xfd":
-		format = "zstd"
-		zr, err := zstd.NewReader(bytes.NewReader(b), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(max+1))
+		zr, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(max+1))
 		if err != nil {
 			return nil, fmt.Errorf("%s: zstd: %w", what, err)
 		}
 		defer zr.Close()
-		r = zr
+		// A frame usually states its expanded size: allocate just that.
+		var h zstd.Header
+		var dst []byte
+		if h.Decode(b) == nil && h.HasFCS && h.FrameContentSize <= max {
+			dst = make([]byte, 0, h.FrameContentSize)
+		}
+		out, err := zr.DecodeAll(b, dst)
+		if err != nil {
+			if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
+				return nil, fmt.Errorf("%s: expands to more than the %d MiB of RAM", what, max>>20)
+			}
+			return nil, fmt.Errorf("%s: zstd: %w", what, err)
+		}
+		if uint64(len(out)) > max {
+			return nil, fmt.Errorf("%s: expands to more than the %d MiB of RAM", what, max>>20)
+		}
+		return out, nil
 	default:
 		return b, nil
 	}
+	// The trailer states the expanded size (modulo 2^32): a good guess.
 	var out bytes.Buffer
-	out.Grow(min(4*len(b), int(max)) + 1)
+	if n := uint64(binary.LittleEndian.Uint32(b[len(b)-4:])); n <= max {
+		out.Grow(int(n) + 1)
+	}
 	if _, err := out.ReadFrom(io.LimitReader(r, int64(max)+1)); err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", what, format, err)
+		return nil, fmt.Errorf("%s: gzip: %w", what, err)
 	}
 	if uint64(out.Len()) > max {
 		return nil, fmt.Errorf("%s: expands to more than the %d MiB of RAM", what, max>>20)
