@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -24,27 +25,73 @@ var toFileKind = map[machine.EventKind]replay.Kind{
 	machine.EventVsock:   replay.KindVsock,
 }
 
-// fileLog writes the machine's inputs to a recording; the first write
-// error sticks and is reported when the run ends.
+// fileLog writes the machine's inputs to a recording. The recording is
+// created beside the run (hashing the input files takes a while): until
+// it is ready, inputs wait in memory. The first write error sticks and is
+// reported when the run ends.
 type fileLog struct {
-	w   *replay.Writer
-	err error
-	n   int
+	ready   chan struct{} // closed once w or err is set by open
+	w       *replay.Writer
+	pending []replay.Event
+	err     error
+	n       int
 }
 
-func (l *fileLog) Input(clock uint64, kind machine.EventKind, port int, data []byte) {
+// openLog starts creating the recording at path; create does the work
+// on another goroutine.
+func openLog(create func() (*replay.Writer, error)) *fileLog {
+	l := &fileLog{ready: make(chan struct{})}
+	go func() {
+		l.w, l.err = create()
+		close(l.ready)
+	}()
+	return l
+}
+
+// put writes e, or keeps a copy of it while the recording is not ready.
+func (l *fileLog) put(e replay.Event) {
+	select {
+	case <-l.ready:
+	default:
+		e.Data = bytes.Clone(e.Data)
+		l.pending = append(l.pending, e)
+		return
+	}
 	if l.err != nil {
 		return
 	}
+	for _, p := range l.pending {
+		if l.err = l.w.Write(p); l.err != nil {
+			return
+		}
+	}
+	l.pending = nil
+	l.err = l.w.Write(e)
+}
+
+// close waits for the recording, writes what is pending and ends it.
+func (l *fileLog) close(end replay.End) error {
+	<-l.ready
+	if l.w == nil {
+		return l.err
+	}
+	for _, p := range l.pending {
+		if l.err == nil {
+			l.err = l.w.Write(p)
+		}
+	}
+	l.pending = nil
+	return errors.Join(l.err, l.w.Close(end))
+}
+
+func (l *fileLog) Input(clock uint64, kind machine.EventKind, port int, data []byte) {
 	l.n++
-	l.err = l.w.Write(replay.Event{At: clock, Kind: toFileKind[kind], Port: uint16(port), Data: data})
+	l.put(replay.Event{At: clock, Kind: toFileKind[kind], Port: uint16(port), Data: data})
 }
 
 func (l *fileLog) digest(s machine.Summary) error {
-	if l.err == nil {
-		b, _ := s.AppendBinary(nil)
-		l.err = l.w.Write(replay.Event{At: s.Clock, Kind: replay.KindDigest, Data: b})
-	}
+	b, _ := s.AppendBinary(nil)
+	l.put(replay.Event{At: s.Clock, Kind: replay.KindDigest, Data: b})
 	return nil
 }
 
@@ -72,19 +119,32 @@ func inputFiles(f *runSpec) ([]replay.InputFile, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !dc.ReadOnly && dc.Overlay == "" {
-			return nil, fmt.Errorf("record: disk %s is writable: a replay needs the contents it starts from, so make it read-only (%s,ro) or give it a new overlay (%s,overlay=FILE)", dc.Path, dc.Path, dc.Path)
-		}
-		if dc.Overlay != "" {
-			if _, err := os.Stat(dc.Overlay); err == nil {
-				return nil, fmt.Errorf("record: overlay %s already exists: a recording starts from a new, empty overlay (remove it, or name another)", dc.Overlay)
-			}
-		}
 		if err := add(fmt.Sprintf("disk%d", i), dc.Path); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// checkRecordDisks refuses disks a replay could not start from: a
+// writable image without an overlay (the guest would change it), or an
+// overlay that exists already (its contents would be lost).
+func checkRecordDisks(f *runSpec) error {
+	for _, d := range f.Disks {
+		dc, err := parseDisk(d)
+		if err != nil {
+			return err
+		}
+		if !dc.ReadOnly && dc.Overlay == "" {
+			return fmt.Errorf("record: disk %s is writable: a replay needs the contents it starts from, so make it read-only (%s,ro) or give it a new overlay (%s,overlay=FILE)", dc.Path, dc.Path, dc.Path)
+		}
+		if dc.Overlay != "" {
+			if _, err := os.Stat(dc.Overlay); err == nil {
+				return fmt.Errorf("record: overlay %s already exists: a recording starts from a new, empty overlay (remove it, or name another)", dc.Overlay)
+			}
+		}
+	}
+	return nil
 }
 
 func newRecordCmd() *cobra.Command {
@@ -109,20 +169,28 @@ func newRecordCmd() *cobra.Command {
 			if err := f.resolve(ctx); err != nil {
 				return err
 			}
-			inputs, err := inputFiles(&f.runSpec)
-			if err != nil {
-				return err
-			}
 			spec, err := json.Marshal(f.runSpec)
 			if err != nil {
 				return err
 			}
-			w, err := replay.Create(out, replay.Header{FormatVersion: replay.FormatVersion, JuiceVersion: juiceVersion,
-				Config: spec, Inputs: inputs, DigestInterval: digestEvery})
+			// Fail early on a path that cannot be written; the recording
+			// itself is created beside the run.
+			fd, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE, 0o644)
 			if err != nil {
+				return fmt.Errorf("record: %w", err)
+			}
+			fd.Close()
+			if err := checkRecordDisks(&f.runSpec); err != nil {
 				return err
 			}
-			log := &fileLog{w: w}
+			log := openLog(func() (*replay.Writer, error) {
+				inputs, err := inputFiles(&f.runSpec)
+				if err != nil {
+					return nil, err
+				}
+				return replay.Create(out, replay.Header{FormatVersion: replay.FormatVersion, JuiceVersion: juiceVersion,
+					Config: spec, Inputs: inputs, DigestInterval: digestEvery})
+			})
 			var end replay.End
 			runErr := runMachineWith(ctx, &f, func(cfg *machine.Config) {
 				cfg.Log = log
@@ -132,7 +200,7 @@ func newRecordCmd() *cobra.Command {
 					d := m.Digest()
 					end = replay.End{Instructions: e.Instructions, Clock: m.Clock(), Digest: hex.EncodeToString(d[:]), Exit: e.Kind.String(), ExitCode: exitCode(e)}
 				})
-			if err := errors.Join(log.err, w.Close(end)); err != nil {
+			if err := log.close(end); err != nil {
 				return fmt.Errorf("record: writing %s: %w", out, err)
 			}
 			fmt.Fprintf(os.Stderr, "juice: recorded %d instructions, %d inputs, final digest %s to %s\n", end.Instructions, log.n, end.Digest, out)

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	mathbits "math/bits"
+	"sync"
 
 	"github.com/juicevm/juice/internal/snapshot"
 )
@@ -57,22 +57,54 @@ func (m *Machine) Digest() [32]byte {
 		s.transport.SaveState(&e)
 	}
 	d.Write(e.Bytes())
-	// RAM: the index and content of every page that is not all zero.
-	// Pages never written are zero and not even read (reading them would
-	// make the host map them).
+	// RAM: the index and content of every page that is not all zero,
+	// hashed in ramDigestParts equal parts (in parallel), whose digests
+	// go into the whole one in order. Pages never written are zero and
+	// not even read (reading them would make the host map them).
+	var parts [ramDigestParts][32]byte
+	pages := uint64(len(m.ram)) / pageSize
+	per := (pages + ramDigestParts - 1) / ramDigestParts
+	var wg sync.WaitGroup
+	for i := range parts {
+		wg.Go(func() {
+			parts[i] = m.digestPages(uint64(i)*per, min(uint64(i+1)*per, pages))
+		})
+	}
+	wg.Wait()
+	for _, p := range parts {
+		d.Write(p[:])
+	}
+	var sum [32]byte
+	d.Sum(sum[:0])
+	return sum
+}
+
+// ramDigestParts is the number of parts of RAM Digest hashes separately
+// (and in parallel). It is part of the digest's definition: fixed, not
+// the number of host cores.
+const ramDigestParts = 4
+
+// digestPages hashes the index and content of each page in [first, end)
+// that is not all zero.
+func (m *Machine) digestPages(first, end uint64) [32]byte {
+	d := sha256.New()
 	var zero [pageSize]byte
-	for w := range m.pages.touched {
-		bits := m.pages.recent[w] | m.pages.touched[w]
-		for bits != 0 {
-			p := uint64(w*64 + mathbits.TrailingZeros64(bits))
-			bits &= bits - 1
-			page := m.ram[p*pageSize : (p+1)*pageSize]
-			if bytes.Equal(page, zero[:]) {
-				continue
+	var idx [8]byte
+	for p := first; p < end; p++ {
+		w, bit := p/64, p%64
+		if (m.pages.recent[w]|m.pages.touched[w])>>bit&1 == 0 {
+			if bit == 0 && p+64 <= end && m.pages.recent[w]|m.pages.touched[w] == 0 {
+				p += 63 // a whole word of pages never written
 			}
-			d.Write(binary.LittleEndian.AppendUint64(nil, p))
-			d.Write(page)
+			continue
 		}
+		page := m.ram[p*pageSize : (p+1)*pageSize]
+		if bytes.Equal(page, zero[:]) {
+			continue
+		}
+		binary.LittleEndian.PutUint64(idx[:], p)
+		d.Write(idx[:])
+		d.Write(page)
 	}
 	var sum [32]byte
 	d.Sum(sum[:0])

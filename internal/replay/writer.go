@@ -116,7 +116,7 @@ func encodeHeader(h Header) ([]byte, error) {
 	if len(js) > MaxDataLen {
 		return nil, fmt.Errorf("header is %d bytes, more than the %d allowed", len(js), MaxDataLen)
 	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1),
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
 		zstd.WithWindowSize(encoderWindow))
 	if err != nil {
 		return nil, err
