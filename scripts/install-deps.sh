@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(
-  gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu libc6-dev-riscv64-cross
+  gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu libc6-dev-riscv64-cross libc6-riscv64-cross
   linux-source-6.1 flex bison bc libssl-dev libelf-dev make xz-utils cpio
   qemu-system-misc qemu-user opensbi gdb-multiarch
   gpgv gpg debian-archive-keyring kmod e2fsprogs bc
