@@ -107,20 +107,6 @@ func rebind(d *virtiotest.Driver) *holder {
 	return h
 }
 
-func saveState(t *virtio.Transport) []byte {
-	var e snapshot.Encoder
-	t.SaveState(&e)
-	return e.Bytes()
-}
-
-func restoreState(t *virtio.Transport, b []byte) error {
-	d := snapshot.NewDecoder(b)
-	if err := t.RestoreState(d); err != nil {
-		return err
-	}
-	return d.Finish("transport")
-}
-
 // observe reads what a driver can see: every register (through each queue
 // select), the configuration space, the interrupt line (irq) and guest
 // memory.
@@ -310,13 +296,13 @@ func TestStateRoundTrip(t *testing.T) {
 			if got := a.Read32(virtio.RegStatus); got != sc.wantStatus || a.IRQ != sc.wantIRQ {
 				t.Fatalf("scenario reached status %#x irq %v, want %#x %v", got, a.IRQ, sc.wantStatus, sc.wantIRQ)
 			}
-			state := saveState(a.T)
+			state := virtiotest.SaveState(a.T)
 			mem := append([]byte(nil), a.Mem.Bytes...)
 
 			// b: a fresh transport and device.
 			b.IRQ = false // the restore must raise it again
 			rebind(b)
-			if err := restoreState(b.T, state); err != nil {
+			if err := virtiotest.RestoreState(b.T, state); err != nil {
 				t.Fatal(err)
 			}
 			if b.IRQ != a.IRQ {
@@ -325,7 +311,7 @@ func TestStateRoundTrip(t *testing.T) {
 			if !bytes.Equal(b.Mem.Bytes, mem) {
 				t.Error("restoring changed guest memory")
 			}
-			if again := saveState(b.T); !bytes.Equal(again, state) {
+			if again := virtiotest.SaveState(b.T); !bytes.Equal(again, state) {
 				t.Error("the restored transport saves a different state")
 			}
 
@@ -336,10 +322,10 @@ func TestStateRoundTrip(t *testing.T) {
 			sc.after(t, x)
 			c.T, c.Mem = x.T, x.Mem
 			copy(c.Mem.Bytes, mem)
-			if err := restoreState(c.T, state); err != nil {
+			if err := virtiotest.RestoreState(c.T, state); err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(saveState(c.T), state) {
+			if !bytes.Equal(virtiotest.SaveState(c.T), state) {
 				t.Error("the rewound transport saves a different state")
 			}
 			if x.IRQ != a.IRQ {
@@ -361,7 +347,7 @@ func TestStateRoundTrip(t *testing.T) {
 			sc.after(t, b)
 			sc.after(t, c)
 			check("after driving")
-			if !bytes.Equal(saveState(b.T), saveState(a.T)) || !bytes.Equal(saveState(c.T), saveState(a.T)) {
+			if !bytes.Equal(virtiotest.SaveState(b.T), virtiotest.SaveState(a.T)) || !bytes.Equal(virtiotest.SaveState(c.T), virtiotest.SaveState(a.T)) {
 				t.Error("states differ after driving")
 			}
 		})
@@ -378,7 +364,7 @@ func corrupt(b []byte, off int, v uint32) []byte {
 func TestRestoreStateRejects(t *testing.T) {
 	a, ah := newHolderDriver()
 	scenarios[0].before(t, a, ah)
-	good := saveState(a.T)
+	good := virtiotest.SaveState(a.T)
 	// Offsets of the fixed header: version 0, type 4, device features 8,
 	// queue count 16, maxima 20 and 22, driver features 24, features 32,
 	// selectors 40..55, status 56, interrupt status 60, generation 64,
@@ -403,12 +389,12 @@ func TestRestoreStateRejects(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b, _ := newHolderDriver()
-			before := saveState(b.T)
-			err := restoreState(b.T, c.state)
+			before := virtiotest.SaveState(b.T)
+			err := virtiotest.RestoreState(b.T, c.state)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v, want an error about %q", err, c.want)
 			}
-			if !bytes.Equal(saveState(b.T), before) {
+			if !bytes.Equal(virtiotest.SaveState(b.T), before) {
 				t.Error("a rejected state changed the transport")
 			}
 		})
@@ -417,7 +403,7 @@ func TestRestoreStateRejects(t *testing.T) {
 	b, _ := newHolderDriver()
 	bad := append([]byte(nil), good...)
 	bad[len(bad)-1] ^= 0xff // the held chain's last buffer length
-	if err := restoreState(b.T, bad); err == nil {
+	if err := virtiotest.RestoreState(b.T, bad); err == nil {
 		t.Fatal("bad chain accepted")
 	}
 	if b.Read32(virtio.RegStatus) != 0 || b.IRQ {
@@ -425,10 +411,10 @@ func TestRestoreStateRejects(t *testing.T) {
 	}
 	// A device without state refuses a state that has one, and the reverse.
 	e, _ := newDriver(8, 4)
-	if err := restoreState(e.T, good); err == nil || !strings.Contains(err.Error(), "device state") {
+	if err := virtiotest.RestoreState(e.T, good); err == nil || !strings.Contains(err.Error(), "device state") {
 		t.Errorf("echo accepted a holder's state: %v", err)
 	}
-	if err := restoreState(b.T, saveState(e.T)); err == nil || !strings.Contains(err.Error(), "device state") {
+	if err := virtiotest.RestoreState(b.T, virtiotest.SaveState(e.T)); err == nil || !strings.Contains(err.Error(), "device state") {
 		t.Errorf("holder accepted an echo's state: %v", err)
 	}
 	// The error is also the decoder's.
@@ -446,12 +432,12 @@ func TestRestoreStateGarbage(t *testing.T) {
 	for _, sc := range scenarios {
 		d, h := newHolderDriver()
 		sc.before(t, d, h)
-		seeds = append(seeds, saveState(d.T))
+		seeds = append(seeds, virtiotest.SaveState(d.T))
 	}
 	for _, s := range seeds {
 		for n := range len(s) {
 			b, _ := newHolderDriver()
-			if restoreState(b.T, s[:n]) == nil {
+			if virtiotest.RestoreState(b.T, s[:n]) == nil {
 				t.Fatalf("prefix of %d bytes accepted", n)
 			}
 		}
@@ -478,10 +464,10 @@ func TestRestoreStateGarbage(t *testing.T) {
 // survive a driver poking at it.
 func restoreAndDrive(t testing.TB, data []byte) {
 	d, _ := newHolderDriver()
-	if err := restoreState(d.T, data); err != nil {
+	if err := virtiotest.RestoreState(d.T, data); err != nil {
 		return
 	}
-	if !bytes.Equal(saveState(d.T), data) {
+	if !bytes.Equal(virtiotest.SaveState(d.T), data) {
 		t.Fatal("accepted state saves back differently")
 	}
 	if d.IRQ != (d.Read32(virtio.RegInterruptStatus) != 0) {
@@ -510,10 +496,10 @@ func FuzzRestoreState(f *testing.F) {
 	for _, sc := range scenarios {
 		d, h := newHolderDriver()
 		sc.before(f, d, h)
-		f.Add(saveState(d.T))
+		f.Add(virtiotest.SaveState(d.T))
 	}
 	fresh, _ := newHolderDriver()
-	f.Add(saveState(fresh.T))
+	f.Add(virtiotest.SaveState(fresh.T))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		restoreAndDrive(t, data)
 	})

@@ -11,20 +11,6 @@ import (
 	"github.com/juicevm/juice/internal/virtio/virtiotest"
 )
 
-func saveState(t *virtio.Transport) []byte {
-	var e snapshot.Encoder
-	t.SaveState(&e)
-	return e.Bytes()
-}
-
-func restoreState(t *virtio.Transport, b []byte) error {
-	d := snapshot.NewDecoder(b)
-	if err := t.RestoreState(d); err != nil {
-		return err
-	}
-	return d.Finish("transport")
-}
-
 // TestStateRoundTrip checkpoints a console holding wrapped-around input,
 // with output and an interrupt pending, restores it into a fresh device
 // and checks that the guest sees the same from then on.
@@ -46,19 +32,19 @@ func TestStateRoundTrip(t *testing.T) {
 	if a.Pending() != 3200 || !ad.IRQ {
 		t.Fatalf("pending %d irq %v", a.Pending(), ad.IRQ)
 	}
-	state := saveState(ad.T)
+	state := virtiotest.SaveState(ad.T)
 
 	var bout bytes.Buffer
 	fresh := New(&bout, slog.New(slog.DiscardHandler))
 	bd.IRQ = false
 	bd.T = virtio.NewTransport(fresh, bd.Mem, func(level bool) { bd.IRQ = level })
-	if err := restoreState(bd.T, state); err != nil {
+	if err := virtiotest.RestoreState(bd.T, state); err != nil {
 		t.Fatal(err)
 	}
 	if fresh.Pending() != a.Pending() || !bd.IRQ {
 		t.Fatalf("restored: pending %d irq %v", fresh.Pending(), bd.IRQ)
 	}
-	if !bytes.Equal(saveState(bd.T), state) {
+	if !bytes.Equal(virtiotest.SaveState(bd.T), state) {
 		t.Error("restored console saves a different state")
 	}
 	aout.Reset()
@@ -78,7 +64,7 @@ func TestStateRoundTrip(t *testing.T) {
 	if aout.String() != "after" || bout.String() != "after" {
 		t.Errorf("output %q and %q", aout.String(), bout.String())
 	}
-	if !bytes.Equal(saveState(ad.T), saveState(bd.T)) {
+	if !bytes.Equal(virtiotest.SaveState(ad.T), virtiotest.SaveState(bd.T)) {
 		t.Error("states differ after driving")
 	}
 }
@@ -93,10 +79,10 @@ func TestRestoreStateRejects(t *testing.T) {
 	}
 	// Garbage through the transport: errors, no panic.
 	_, x, _ := setup(t)
-	good := saveState(x.T)
+	good := virtiotest.SaveState(x.T)
 	for n := range len(good) {
 		_, y, _ := setup(t)
-		if restoreState(y.T, good[:n]) == nil {
+		if virtiotest.RestoreState(y.T, good[:n]) == nil {
 			t.Fatalf("prefix of %d bytes accepted", n)
 		}
 	}

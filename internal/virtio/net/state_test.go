@@ -7,21 +7,8 @@ import (
 
 	"github.com/juicevm/juice/internal/snapshot"
 	"github.com/juicevm/juice/internal/virtio"
+	"github.com/juicevm/juice/internal/virtio/virtiotest"
 )
-
-func saveState(t *virtio.Transport) []byte {
-	var e snapshot.Encoder
-	t.SaveState(&e)
-	return e.Bytes()
-}
-
-func restoreState(t *virtio.Transport, b []byte) error {
-	d := snapshot.NewDecoder(b)
-	if err := t.RestoreState(d); err != nil {
-		return err
-	}
-	return d.Finish("transport")
-}
 
 // fresh puts a new device with a new backend behind a new transport for
 // r's driver, as a machine rebuilt from its configuration has.
@@ -82,16 +69,16 @@ func TestStateRoundTrip(t *testing.T) {
 			if (a.dev.held != nil) != c.held || len(a.dev.rxChains) != c.rxChains {
 				t.Fatalf("device holds frame %v, %d chains", a.dev.held != nil, len(a.dev.rxChains))
 			}
-			state := saveState(a.drv.T)
+			state := virtiotest.SaveState(a.drv.T)
 			mem := append([]byte(nil), b.mem.Bytes...)
 			dev, be := b.fresh()
-			if err := restoreState(b.drv.T, state); err != nil {
+			if err := virtiotest.RestoreState(b.drv.T, state); err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(b.mem.Bytes, mem) || b.drv.IRQ != a.drv.IRQ {
 				t.Fatal("restore changed guest memory or left the irq line wrong")
 			}
-			if !bytes.Equal(saveState(b.drv.T), state) {
+			if !bytes.Equal(virtiotest.SaveState(b.drv.T), state) {
 				t.Error("restored device saves a different state")
 			}
 			if (dev.held != nil) != c.held || len(dev.rxChains) != c.rxChains {
@@ -117,7 +104,7 @@ func TestStateRoundTrip(t *testing.T) {
 			if !bytes.Equal(a.mem.Bytes, b.mem.Bytes) || a.drv.IRQ != b.drv.IRQ {
 				t.Error("guest memory or irq line differ after the restore")
 			}
-			if !bytes.Equal(saveState(a.drv.T), saveState(b.drv.T)) {
+			if !bytes.Equal(virtiotest.SaveState(a.drv.T), virtiotest.SaveState(b.drv.T)) {
 				t.Error("states differ after driving")
 			}
 			if sa, sb := abe.sentFrames(), be.sentFrames(); len(sb) != 1 || !bytes.Equal(sa[len(sa)-1], sb[0]) {
@@ -136,7 +123,7 @@ func TestRestoreStateRejects(t *testing.T) {
 	r.postRx(1000)
 	be.push(testFrame(1500, 1))
 	r.dev.Poll()
-	good := saveState(r.drv.T)
+	good := virtiotest.SaveState(r.drv.T)
 	devState := func(s []byte) []byte { // the device's part: after the blob length
 		var e snapshot.Encoder
 		r.dev.SaveState(&e)
@@ -150,7 +137,7 @@ func TestRestoreStateRejects(t *testing.T) {
 		s[len(s)-2] = byte(len(dev) >> 16)
 		s = append(s, dev...)
 		x := newRig(t, newFake(), allFeatures)
-		err := restoreState(x.drv.T, s)
+		err := virtiotest.RestoreState(x.drv.T, s)
 		if want == "" {
 			if err != nil {
 				t.Errorf("%s: %v", name, err)

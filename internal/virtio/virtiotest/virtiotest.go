@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/juicevm/juice/internal/snapshot"
 	"github.com/juicevm/juice/internal/virtio"
 )
 
@@ -313,4 +314,21 @@ func (q *DriverQueue) AvailEvent() uint16 {
 // SetAvailFlags writes the avail ring's flags.
 func (q *DriverQueue) SetAvailFlags(v uint16) {
 	binary.LittleEndian.PutUint16(q.mem(q.Avail, 2), v)
+}
+
+// SaveState returns the transport's saved state (Transport.SaveState).
+func SaveState(t *virtio.Transport) []byte {
+	var e snapshot.Encoder
+	t.SaveState(&e)
+	return e.Bytes()
+}
+
+// RestoreState restores a state SaveState returned, and checks that all
+// of it was read.
+func RestoreState(t *virtio.Transport, b []byte) error {
+	d := snapshot.NewDecoder(b)
+	if err := t.RestoreState(d); err != nil {
+		return err
+	}
+	return d.Finish("transport")
 }

@@ -110,12 +110,12 @@ func FuzzVsockRestore(f *testing.F) {
 	heldScenario(a)
 	b := newSrig(f, 1<<20, 8)
 	starvedScenario(b)
-	ts, old := saveState(a.g.drv.T), devState(a.g.dev)
+	ts, old := virtiotest.SaveState(a.g.drv.T), devState(a.g.dev)
 	mem0 := bytes.Clone(a.g.mem.Bytes)
 	starved := devState(b.g.dev)
 	for _, s := range [][]byte{old, starved, goodState().encode(),
 		goodStateOnly(func(s *savedState) { s.conns, s.ready, s.control, s.held = nil, nil, nil, nil })} {
-		if err := restoreState(a.g.drv.T, withDevice(ts, old, s)); err != nil {
+		if err := virtiotest.RestoreState(a.g.drv.T, withDevice(ts, old, s)); err != nil {
 			f.Fatalf("seed refused: %v", err)
 		}
 		f.Add(s)
@@ -128,7 +128,7 @@ func FuzzVsockRestore(f *testing.F) {
 	f.Fuzz(func(t *testing.T, state []byte) {
 		copy(a.g.mem.Bytes, mem0)
 		a.h.calls, a.h.batches = a.h.calls[:0], nil
-		err := restoreState(tr, withDevice(ts, old, state))
+		err := virtiotest.RestoreState(tr, withDevice(ts, old, state))
 		if len(a.h.calls) != 0 {
 			t.Fatalf("restore called the host: %q", a.h.calls)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/juicevm/juice/internal/snapshot"
 	"github.com/juicevm/juice/internal/virtio"
+	"github.com/juicevm/juice/internal/virtio/virtiotest"
 )
 
 // stateBuf is the connection buffer of the devices the state tests build.
@@ -18,20 +19,6 @@ const stateBuf = 4096
 // port 7); the guest-initiated one is ConnID 1 (guest port 40000 to host
 // port 9).
 const hostH = AcceptedConn | 1
-
-func saveState(t *virtio.Transport) []byte {
-	var e snapshot.Encoder
-	t.SaveState(&e)
-	return e.Bytes()
-}
-
-func restoreState(t *virtio.Transport, b []byte) error {
-	d := snapshot.NewDecoder(b)
-	if err := t.RestoreState(d); err != nil {
-		return err
-	}
-	return d.Finish("transport")
-}
 
 func devState(d *Device) []byte {
 	var e snapshot.Encoder
@@ -240,9 +227,9 @@ func TestStateRoundTrip(t *testing.T) {
 				sc.before(r)
 			}
 			sc.check(t, orig.g.dev, false)
-			state := saveState(orig.g.drv.T)
+			state := virtiotest.SaveState(orig.g.drv.T)
 			for _, r := range []*srig{ref, twin, fresh} {
-				if !bytes.Equal(saveState(r.g.drv.T), state) {
+				if !bytes.Equal(virtiotest.SaveState(r.g.drv.T), state) {
 					t.Fatal("twins saved different states")
 				}
 			}
@@ -262,13 +249,13 @@ func TestStateRoundTrip(t *testing.T) {
 			drv.T = virtio.NewTransport(fdev, fresh.g.mem, func(level bool) { drv.IRQ = level })
 			drv.T.SetLogger(quiet())
 			fresh.g.dev, fresh.h = fdev, fh
-			if err := restoreState(drv.T, state); err != nil {
+			if err := virtiotest.RestoreState(drv.T, state); err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(fresh.g.mem.Bytes, mem) || fresh.irq() != ref.irq() {
 				t.Fatal("restore changed guest memory or left the irq line wrong")
 			}
-			if !bytes.Equal(saveState(drv.T), state) {
+			if !bytes.Equal(virtiotest.SaveState(drv.T), state) {
 				t.Error("restored device saves a different state")
 			}
 			if len(fh.calls) != 0 {
@@ -280,18 +267,18 @@ func TestStateRoundTrip(t *testing.T) {
 			// its memory (as the machine restores RAM) and the twin's guest
 			// side, which stopped there.
 			driveAfter(orig)
-			if bytes.Equal(saveState(orig.g.drv.T), state) {
+			if bytes.Equal(virtiotest.SaveState(orig.g.drv.T), state) {
 				t.Fatal("driving did not change the original")
 			}
 			origCalls := len(orig.h.calls)
 			copy(orig.g.mem.Bytes, twin.g.mem.Bytes)
-			if err := restoreState(orig.g.drv.T, state); err != nil {
+			if err := virtiotest.RestoreState(orig.g.drv.T, state); err != nil {
 				t.Fatal(err)
 			}
 			if len(orig.h.calls) != origCalls {
 				t.Errorf("restore called the host: %q", orig.h.calls[origCalls:])
 			}
-			if !bytes.Equal(saveState(orig.g.drv.T), state) || orig.irq() != ref.irq() {
+			if !bytes.Equal(virtiotest.SaveState(orig.g.drv.T), state) || orig.irq() != ref.irq() {
 				t.Error("the restored original saves a different state or has another irq level")
 			}
 			tg := twin.g
@@ -315,7 +302,7 @@ func TestStateRoundTrip(t *testing.T) {
 				if r.irq() != ref.irq() || r.g.drv.T.InterruptStatus() != ref.g.drv.T.InterruptStatus() {
 					t.Errorf("%s: irq %v, want %v", name, r.irq(), ref.irq())
 				}
-				if !bytes.Equal(saveState(r.g.drv.T), saveState(ref.g.drv.T)) {
+				if !bytes.Equal(virtiotest.SaveState(r.g.drv.T), virtiotest.SaveState(ref.g.drv.T)) {
 					t.Errorf("%s: states differ after driving", name)
 				}
 			}
@@ -467,12 +454,12 @@ func TestRestoreStateRejects(t *testing.T) {
 	r := newSrig(t, 8<<20, 32)
 	heldScenario(r)
 	dev := r.g.dev
-	ts, old := saveState(r.g.drv.T), devState(dev)
+	ts, old := virtiotest.SaveState(r.g.drv.T), devState(dev)
 
 	// The builder agrees with SaveState.
 	x := newSrig(t, 8<<20, 32)
 	good := goodState().encode()
-	if err := restoreState(x.g.drv.T, withDevice(ts, old, good)); err != nil {
+	if err := virtiotest.RestoreState(x.g.drv.T, withDevice(ts, old, good)); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(devState(x.g.dev), good) {
@@ -498,7 +485,7 @@ func TestRestoreStateRejects(t *testing.T) {
 		y := newSrig(t, 1<<20, 4)
 		openBoth(y)
 		calls := len(y.h.calls)
-		if err := restoreState(y.g.drv.T, withDevice(ts, old, b)); err == nil || !strings.Contains(err.Error(), want) {
+		if err := virtiotest.RestoreState(y.g.drv.T, withDevice(ts, old, b)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: through the transport: got %v, want an error about %q", name, err, want)
 		}
 		if len(y.g.dev.conns) != 0 || y.g.dev.haveRx || len(y.h.calls) != calls {
@@ -565,7 +552,7 @@ func TestRestoreStateRejects(t *testing.T) {
 	for n := range len(good) {
 		try(fmt.Sprintf("cut at %d", n), good[:n], "truncated")
 	}
-	if err := restoreState(x.g.drv.T, withDevice(ts, old, append(slices.Clone(good), 0))); err == nil || !strings.Contains(err.Error(), "left over") {
+	if err := virtiotest.RestoreState(x.g.drv.T, withDevice(ts, old, append(slices.Clone(good), 0))); err == nil || !strings.Contains(err.Error(), "left over") {
 		t.Errorf("trailing bytes: %v", err)
 	}
 
