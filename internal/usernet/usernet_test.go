@@ -19,6 +19,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+
+	"github.com/juicevm/juice/internal/dhcpmsg"
 )
 
 func TestParseForward(t *testing.T) {
@@ -63,14 +65,14 @@ func TestParseForward(t *testing.T) {
 
 // dhcpClientMsg builds a DHCP client message with the given options.
 func dhcpClientMsg(msgType byte, xid uint32, opts ...byte) []byte {
-	b := make([]byte, dhcpFixedLen)
-	b[0], b[1], b[2] = bootRequest, 1, 6
+	b := make([]byte, dhcpmsg.HeaderLen)
+	b[0], b[1], b[2] = dhcpmsg.BootRequest, 1, 6
 	binary.BigEndian.PutUint32(b[4:8], xid)
 	copy(b[28:], guestMAC())
-	b = append(b, dhcpMagic[:]...)
-	b = append(b, optMsgType, 1, msgType)
+	b = binary.BigEndian.AppendUint32(b, dhcpmsg.MagicCookie)
+	b = append(b, dhcpmsg.OptMsgType, 1, msgType)
 	b = append(b, opts...)
-	return append(b, optEnd)
+	return append(b, dhcpmsg.OptEnd)
 }
 
 type dhcpReplyInfo struct {
@@ -97,29 +99,29 @@ func parseDHCPReplyFrame(f []byte) (dhcpReplyInfo, bool) {
 		return dhcpReplyInfo{}, false
 	}
 	b := u.Payload()
-	if len(b) < dhcpFixedLen+4 || b[0] != bootReply {
+	if len(b) < dhcpmsg.HeaderLen+4 || b[0] != dhcpmsg.BootReply {
 		return dhcpReplyInfo{}, false
 	}
 	r := dhcpReplyInfo{xid: binary.BigEndian.Uint32(b[4:8]), yiaddr: tcpip.AddrFrom4Slice(b[16:20]), ethDst: eth.DestinationAddress(), ipDst: ip.DestinationAddress()}
-	opts := b[dhcpFixedLen+4:]
-	for len(opts) >= 2 && opts[0] != optEnd {
-		if opts[0] == optPad {
+	opts := b[dhcpmsg.HeaderLen+4:]
+	for len(opts) >= 2 && opts[0] != dhcpmsg.OptEnd {
+		if opts[0] == dhcpmsg.OptPad {
 			opts = opts[1:]
 			continue
 		}
 		v := opts[2 : 2+int(opts[1])]
 		switch opts[0] {
-		case optMsgType:
+		case dhcpmsg.OptMsgType:
 			r.msgType = v[0]
-		case optRouter:
+		case dhcpmsg.OptRouter:
 			r.router = tcpip.AddrFrom4Slice(v[:4])
-		case optDNS:
+		case dhcpmsg.OptDNS:
 			r.dns = tcpip.AddrFrom4Slice(v[:4])
-		case optSubnetMask:
+		case dhcpmsg.OptSubnetMask:
 			r.mask = tcpip.AddrFrom4Slice(v[:4])
-		case optServerID:
+		case dhcpmsg.OptServerID:
 			r.serverID = tcpip.AddrFrom4Slice(v[:4])
-		case optLeaseTime:
+		case dhcpmsg.OptLeaseTime:
 			r.lease = binary.BigEndian.Uint32(v)
 		}
 		opts = opts[2+len(v):]
@@ -142,8 +144,8 @@ func TestDHCP(t *testing.T) {
 		return r
 	}
 
-	offer := exchange(dhcpClientMsg(dhcpDiscover, 0x1234), 0x1234)
-	if offer.msgType != dhcpOffer || offer.yiaddr != addrFrom(GuestAddr) || offer.router != addrFrom(GatewayAddr) ||
+	offer := exchange(dhcpClientMsg(dhcpmsg.Discover, 0x1234), 0x1234)
+	if offer.msgType != dhcpmsg.Offer || offer.yiaddr != addrFrom(GuestAddr) || offer.router != addrFrom(GatewayAddr) ||
 		offer.dns != addrFrom(DNSAddr) || offer.mask != addrFrom("255.255.255.0") || offer.serverID != addrFrom(GatewayAddr) || offer.lease == 0 {
 		t.Fatalf("offer = %+v", offer)
 	}
@@ -153,14 +155,14 @@ func TestDHCP(t *testing.T) {
 
 	gw := addrFrom(GatewayAddr).As4()
 	want := addrFrom(GuestAddr).As4()
-	ack := exchange(dhcpClientMsg(dhcpRequest, 0x1235, append([]byte{optRequestedIP, 4}, append(want[:], append([]byte{optServerID, 4}, gw[:]...)...)...)...), 0x1235)
-	if ack.msgType != dhcpAck || ack.yiaddr != addrFrom(GuestAddr) || ack.router != addrFrom(GatewayAddr) || ack.dns != addrFrom(DNSAddr) {
+	ack := exchange(dhcpClientMsg(dhcpmsg.Request, 0x1235, append([]byte{dhcpmsg.OptRequestedIP, 4}, append(want[:], append([]byte{dhcpmsg.OptServerID, 4}, gw[:]...)...)...)...), 0x1235)
+	if ack.msgType != dhcpmsg.Ack || ack.yiaddr != addrFrom(GuestAddr) || ack.router != addrFrom(GatewayAddr) || ack.dns != addrFrom(DNSAddr) {
 		t.Fatalf("ack = %+v", ack)
 	}
 
 	other := addrFrom("10.0.2.99").As4()
-	nak := exchange(dhcpClientMsg(dhcpRequest, 0x1236, append([]byte{optRequestedIP, 4}, other[:]...)...), 0x1236)
-	if nak.msgType != dhcpNak || nak.ethDst != header.EthernetBroadcastAddress {
+	nak := exchange(dhcpClientMsg(dhcpmsg.Request, 0x1236, append([]byte{dhcpmsg.OptRequestedIP, 4}, other[:]...)...), 0x1236)
+	if nak.msgType != dhcpmsg.Nak || nak.ethDst != header.EthernetBroadcastAddress {
 		t.Fatalf("request for another address: %+v; want a broadcast NAK", nak)
 	}
 }
@@ -788,7 +790,7 @@ func TestDHCPThenTrafficLearnsMAC(t *testing.T) {
 	// forwards reach it.
 	n := newNetwork(t, Config{})
 	other := tcpip.LinkAddress("\x52\x54\x00\xaa\xbb\xcc")
-	msg := dhcpClientMsg(dhcpDiscover, 9)
+	msg := dhcpClientMsg(dhcpmsg.Discover, 9)
 	copy(msg[28:], other)
 	n.SendFromGuest(udpFrameFromGuest(header.EthernetBroadcastAddress, tcpip.AddrFrom4([4]byte{}), header.IPv4Broadcast, 68, 67, msg))
 	f := waitFrame(t, n, "offer", func(f []byte) bool { _, ok := parseDHCPReplyFrame(f); return ok })

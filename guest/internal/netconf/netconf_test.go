@@ -13,44 +13,52 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/juicevm/juice/internal/dhcpmsg"
 	"github.com/juicevm/juice/internal/usernet"
 )
 
 func TestDHCPMessageRoundTrip(t *testing.T) {
 	mac := net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}
 	c := NewClient(nil, mac, time.Second, 1)
-	m := c.message(dhcpRequest, dhcpOption{optRequestedIP, []byte{10, 0, 2, 15}})
-	b := m.marshal()
-	if len(b) != dhcpMinLen {
-		t.Errorf("message of %d bytes, want %d", len(b), dhcpMinLen)
-	}
-	if b[0] != bootRequest || binary.BigEndian.Uint16(b[10:]) != dhcpFlagBcast || !bytes.Equal(b[236:240], dhcpMagic[:]) {
-		t.Errorf("header % x", b[:12])
-	}
-	back, err := parseDHCP(b)
+	m := c.message(dhcpmsg.Request, dhcpmsg.Option{Code: dhcpmsg.OptRequestedIP, Data: []byte{10, 0, 2, 15}})
+	b, err := m.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.xid != c.xid || back.msgType() != dhcpRequest || !bytes.Equal(back.chaddr, mac) {
+	if len(b) != dhcpmsg.MinLen {
+		t.Errorf("message of %d bytes, want %d", len(b), dhcpmsg.MinLen)
+	}
+	if b[0] != dhcpmsg.BootRequest || binary.BigEndian.Uint16(b[10:]) != dhcpmsg.FlagBroadcast || binary.BigEndian.Uint32(b[236:240]) != dhcpmsg.MagicCookie {
+		t.Errorf("header % x", b[:12])
+	}
+	if !bytes.Equal(b[28:44], append(append([]byte{}, mac...), make([]byte, 10)...)) {
+		t.Errorf("chaddr % x", b[28:44])
+	}
+	back, err := dhcpmsg.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.XID != c.xid || back.Type() != dhcpmsg.Request || !bytes.Equal(back.CHAddr[:6], mac) {
 		t.Errorf("round trip: %+v", back)
 	}
-	if ip, ok := back.addrOption(optRequestedIP); !ok || ip != netip.MustParseAddr("10.0.2.15") {
+	if ip, ok := back.Addr(dhcpmsg.OptRequestedIP); !ok || ip != netip.MustParseAddr("10.0.2.15") {
 		t.Errorf("requested IP %v %v", ip, ok)
 	}
 	if c2 := NewClient(nil, mac, time.Second, 1); c2.xid != c.xid {
 		t.Error("the transaction ID is not deterministic")
 	}
-	for _, bad := range [][]byte{b[:100], append(append([]byte{}, b[:236]...), 1, 2, 3, 4), append(append([]byte{}, b[:240]...), optRouter, 8, 1)} {
-		if _, err := parseDHCP(bad); err == nil {
-			t.Errorf("parsed a bad message of %d bytes", len(bad))
-		}
-	}
 
-	ack := &dhcpMsg{op: bootReply, yiaddr: [4]byte{10, 0, 2, 15}, chaddr: mac, options: []dhcpOption{
-		{optMsgType, []byte{dhcpAck}}, {optSubnetMask, []byte{255, 255, 255, 0}}, {optRouter, []byte{10, 0, 2, 2}},
-		{optDNS, []byte{10, 0, 2, 3, 8, 8, 8, 8}}, {optLeaseTime, []byte{0, 1, 0x51, 0x80}}, {optServerID, []byte{10, 0, 2, 2}},
+	ack := &dhcpmsg.Message{Op: dhcpmsg.BootReply, YIAddr: [4]byte{10, 0, 2, 15}, Options: []dhcpmsg.Option{
+		{Code: dhcpmsg.OptMsgType, Data: []byte{dhcpmsg.Ack}}, {Code: dhcpmsg.OptSubnetMask, Data: []byte{255, 255, 255, 0}},
+		{Code: dhcpmsg.OptRouter, Data: []byte{10, 0, 2, 2}}, {Code: dhcpmsg.OptDNS, Data: []byte{10, 0, 2, 3, 8, 8, 8, 8}},
+		{Code: dhcpmsg.OptLeaseTime, Data: []byte{0, 1, 0x51, 0x80}}, {Code: dhcpmsg.OptServerID, Data: []byte{10, 0, 2, 2}},
 	}}
-	parsed, err := parseDHCP(ack.marshal())
+	copy(ack.CHAddr[:], mac)
+	ab, err := ack.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := dhcpmsg.Parse(ab)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +75,7 @@ func TestDHCPMessageRoundTrip(t *testing.T) {
 	if got := ResolvConf(l.DNS); got != "nameserver 10.0.2.3\nnameserver 8.8.8.8\n" {
 		t.Errorf("resolv.conf %q", got)
 	}
-	parsed.options[1].data = []byte{255, 0, 255, 0}
+	parsed.Options[1].Data = []byte{255, 0, 255, 0}
 	if _, err := leaseFrom(parsed); err == nil {
 		t.Error("non-contiguous mask accepted")
 	}
