@@ -23,9 +23,8 @@ type replayCheckpoints struct {
 	// note receives what the user should know (a stale file ignored...).
 	note func(format string, args ...any)
 
-	sum     [32]byte
-	w       *replay.CheckpointWriter
-	written int
+	sum [32]byte
+	w   *replay.CheckpointWriter
 	// Records are compressed and written on another goroutine, beside
 	// the replay: queue feeds it, werr is its result.
 	queue chan replay.CheckpointRecord
@@ -102,7 +101,6 @@ func (rc *replayCheckpoints) write(m *machine.Machine, c *machine.Checkpoint) er
 	for _, p := range s.Pages {
 		rec.Pages = append(rec.Pages, replay.CheckpointPage{Index: p.Index, Data: p.Data})
 	}
-	rc.written++
 	select {
 	case err := <-rc.werr: // the writer stopped early
 		close(rc.queue)

@@ -2,6 +2,7 @@ package machine
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -168,7 +169,7 @@ func (m *Machine) Checkpoint() (*Checkpoint, error) {
 	}
 	n := m.Instructions()
 	i, found := slices.BinarySearchFunc(m.timeline, n, func(c *Checkpoint, n uint64) int {
-		return cmpUint64(c.instructions, n)
+		return cmp.Compare(c.instructions, n)
 	})
 	if found {
 		c := m.timeline[i]
@@ -214,16 +215,6 @@ func (m *Machine) Checkpoint() (*Checkpoint, error) {
 // Checkpoints returns the machine's checkpoints in instruction order.
 func (m *Machine) Checkpoints() []*Checkpoint { return slices.Clone(m.timeline) }
 
-func cmpUint64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // index returns c's position on the timeline.
 func (m *Machine) index(c *Checkpoint) (int, error) {
 	if c == nil || c.m != m {
@@ -233,7 +224,7 @@ func (m *Machine) index(c *Checkpoint) (int, error) {
 		return 0, fmt.Errorf("checkpoint at instruction %d: it was dropped", c.instructions)
 	}
 	i, found := slices.BinarySearchFunc(m.timeline, c.instructions, func(c *Checkpoint, n uint64) int {
-		return cmpUint64(c.instructions, n)
+		return cmp.Compare(c.instructions, n)
 	})
 	if !found || m.timeline[i] != c {
 		return 0, fmt.Errorf("checkpoint at instruction %d: not on the timeline", c.instructions)
@@ -445,7 +436,7 @@ func (m *Machine) Save(c *Checkpoint) (SavedCheckpoint, error) {
 	for p, b := range c.pages {
 		s.Pages = append(s.Pages, SavedPage{p, b})
 	}
-	slices.SortFunc(s.Pages, func(a, b SavedPage) int { return cmpUint64(uint64(a.Index), uint64(b.Index)) })
+	slices.SortFunc(s.Pages, func(a, b SavedPage) int { return cmp.Compare(uint64(a.Index), uint64(b.Index)) })
 	return s, nil
 }
 

@@ -49,22 +49,12 @@ type HartSummary struct {
 func (m *Machine) Summary() Summary {
 	s := Summary{Clock: m.now, Instructions: m.Instructions()}
 	for _, h := range m.harts {
-		st := h.State()
-		var hs HartSummary
-		hs.PC = st.PC
-		var b []byte
-		for _, v := range st.X {
-			b = binary.LittleEndian.AppendUint64(b, v)
-		}
-		hs.X = hash64(b)
-		b = b[:0]
-		for _, v := range st.F {
-			b = binary.LittleEndian.AppendUint64(b, v)
-		}
-		hs.F = hash64(b)
+		// The saved state starts with x0-x31, f0-f31 and the pc; the
+		// privilege level, CSRs and counters follow.
 		var e snapshot.Encoder
 		h.SaveState(&e)
-		hs.CSRs = hash64(e.Bytes()[33*8:]) // all but the registers and pc
+		b := e.Bytes()
+		hs := HartSummary{PC: h.PC, X: hash64(b[:32*8]), F: hash64(b[32*8 : 64*8]), CSRs: hash64(b[65*8:])}
 		s.Harts = append(s.Harts, hs)
 	}
 	var e snapshot.Encoder

@@ -178,6 +178,7 @@ type CheckpointReader struct {
 	dec  *zstd.Decoder
 	name string
 	n    int
+	left int64 // bytes of the file not read yet
 }
 
 // ErrStale means a checkpoint file belongs to another recording (or to an
@@ -212,7 +213,13 @@ func OpenCheckpoints(path string, sum [32]byte) (*CheckpointReader, error) {
 		f.Close()
 		return nil, err
 	}
-	return &CheckpointReader{f: f, r: bufio.NewReaderSize(f, 1<<20), dec: dec, name: path}, nil
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &CheckpointReader{f: f, r: bufio.NewReaderSize(f, 1<<20), dec: dec, name: path,
+		left: st.Size() - int64(len(hdr))}, nil
 }
 
 // Next returns the next record, or io.EOF after the last.
@@ -225,6 +232,11 @@ func (c *CheckpointReader) Next() (CheckpointRecord, error) {
 		return rec, fmt.Errorf("%s: record %d: %w", c.name, c.n, ErrTruncated)
 	}
 	n, sum := binary.LittleEndian.Uint32(hdr[:]), binary.LittleEndian.Uint32(hdr[4:])
+	c.left -= int64(len(hdr))
+	if int64(n) > c.left {
+		return rec, fmt.Errorf("%s: record %d: %d bytes, more than the file has left: %w", c.name, c.n, n, ErrTruncated)
+	}
+	c.left -= int64(n)
 	z := make([]byte, n)
 	if _, err := io.ReadFull(c.r, z); err != nil {
 		return rec, fmt.Errorf("%s: record %d: %w", c.name, c.n, ErrTruncated)

@@ -1,7 +1,6 @@
 package pid1
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -171,11 +170,4 @@ func (s *Supervisor) Start(name string, argv []string, attr *os.ProcAttr) (*Chil
 	ch := make(chan ExitStatus, 1)
 	s.waiting[p.Pid] = ch
 	return &Child{Process: p, Done: ch}, nil
-}
-
-// KillAll sends sig to every process but this one (kill(-1, sig)) and
-// reports whether there was any.
-func KillAll(sig syscall.Signal) bool {
-	err := unix.Kill(-1, sig)
-	return err == nil || !errors.Is(err, unix.ESRCH)
 }
