@@ -149,7 +149,7 @@ func (a *applianceDir) check() error {
 		return fmt.Errorf(`field "cpus": %d is not a number of harts`, m.CPUs)
 	}
 	if m.Memory != "" {
-		if _, err := parseSize(m.Memory); err != nil {
+		if _, err := parseMemory(m.Memory); err != nil {
 			return fmt.Errorf(`field "memory": %q is not a size (e.g. 256M)`, m.Memory)
 		}
 	}

@@ -82,7 +82,13 @@ func TestBadInputGivesOneLineAndStatus125(t *testing.T) {
 		{"initrd too big", []string{"run", "--kernel", good, "--memory", "16M", "--initrd", writeTemp(t, "big", make([]byte, 17<<20))}, "initrd"},
 		{"memory too small", []string{"run", "--kernel", good, "--memory", "1M"}, "too small"},
 		{"memory not a size", []string{"run", "--kernel", good, "--memory", "lots"}, "not a size"},
+		{"memory with an ambiguous unit", []string{"run", "--kernel", good, "--memory", "512MB"}, "ambiguous"},
+		{"memory without a unit", []string{"run", "--kernel", good, "--memory", "1000"}, "has no unit"},
+		{"disk size without a unit", []string{"disk", "create", "--size", "1000", filepath.Join(t.TempDir(), "d.img")}, "has no unit"},
+		{"disk size with an ambiguous unit", []string{"disk", "create", "--size", "64MB", filepath.Join(t.TempDir(), "d.img")}, "ambiguous"},
 		{"too many cpus", []string{"run", "--kernel", good, "--cpus", "100"}, "cpus"},
+		{"no cpus", []string{"run", "--kernel", good, "--cpus", "0"}, "--cpus 0"},
+		{"negative cpus", []string{"run", "--kernel", good, "--cpus", "-1"}, "--cpus -1"},
 		{"bare and kernel", []string{"run", "--kernel", good, "--bare", good}, "--bare"},
 		{"unknown flag", []string{"run", "--frobnicate"}, "unknown flag"},
 	} {

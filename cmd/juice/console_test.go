@@ -29,16 +29,3 @@ func TestEscapeReader(t *testing.T) {
 		})
 	}
 }
-
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]uint64{"256": 256 << 20, "256M": 256 << 20, "1G": 1 << 30, "1GiB": 1 << 30, "512MB": 512 << 20, "4096k": 4 << 20} {
-		if got, err := parseSize(in); err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "0", "-1", "1T", "lots", "1.5G"} {
-		if _, err := parseSize(bad); err == nil {
-			t.Errorf("parseSize(%q) accepted", bad)
-		}
-	}
-}

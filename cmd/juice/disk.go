@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/juicevm/juice/internal/bytesize"
 	"github.com/juicevm/juice/internal/diskimage"
 )
 
@@ -21,7 +22,7 @@ func newDiskCmd() *cobra.Command {
 		Short: "Make an ext4 disk image, optionally filled from a host folder (reproducibly)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := diskimage.ParseSize(size)
+			n, err := bytesize.Parse(size)
 			if err != nil {
 				return err
 			}
@@ -33,7 +34,7 @@ func newDiskCmd() *cobra.Command {
 		},
 	}
 	fl := create.Flags()
-	fl.StringVar(&size, "size", "", "image `SIZE` (e.g. 64M, 1G; binary units; required)")
+	fl.StringVar(&size, "size", "", "image `SIZE` with a binary unit (e.g. 64M, 1G; see docs/sizes.md; required)")
 	fl.StringVar(&from, "from", "", "fill the file system from host folder `DIR`")
 	fl.StringVar(&label, "label", "", "file system `LABEL` (at most 16 bytes)")
 	fl.StringVar(&uuid, "uuid", "", "file system `UUID` (default: derived from the contents)")

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/juicevm/juice/internal/appliance"
+	"github.com/juicevm/juice/internal/bytesize"
 	"github.com/juicevm/juice/internal/kernel"
 	"github.com/juicevm/juice/internal/machine"
 )
@@ -56,7 +57,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.Initrd, "initrd", "", "initial RAM file system `FILE`")
 	fl.StringVar(&f.Cmdline, "append", "", "kernel command line `ARGS`")
 	fl.IntVar(&f.CPUs, "cpus", 1, "number of harts `N`")
-	fl.StringVar(&f.Memory, "memory", "256M", "RAM `SIZE` (e.g. 512M, 1G; a plain number is MiB)")
+	fl.StringVar(&f.Memory, "memory", "256M", "RAM `SIZE` with a binary unit (e.g. 512M, 1G; see docs/sizes.md)")
 	fl.StringVar(&f.Firmware, "firmware", "", "M-mode firmware ELF `FILE` (e.g. OpenSBI fw_jump.elf) instead of Juice's SBI")
 	fl.StringVar(&f.Bare, "bare", "", "run a bare-metal `ELF` from its entry in M-mode (HTIF tohost convention)")
 	fl.StringVar(&f.stats, "stats", "", "write run statistics as JSON to `FILE`")
@@ -133,26 +134,16 @@ func parseDisk(s string) (machine.DiskConfig, error) {
 	return d, nil
 }
 
-// parseSize parses a memory size such as 256M, 1G, 1GiB or 4096K; a plain
-// number is in MiB, as with QEMU's -m.
-func parseSize(s string) (uint64, error) {
-	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B"), "I")
-	mult := uint64(1 << 20)
-	if n := len(t); n > 0 {
-		switch t[n-1] {
-		case 'K':
-			mult, t = 1<<10, t[:n-1]
-		case 'M':
-			mult, t = 1<<20, t[:n-1]
-		case 'G':
-			mult, t = 1<<30, t[:n-1]
-		}
+// parseMemory parses a RAM size (internal/bytesize: a unit is required).
+func parseMemory(s string) (uint64, error) {
+	n, err := bytesize.Parse(s)
+	if err != nil {
+		return 0, fmt.Errorf("memory: %w", err)
 	}
-	v, err := strconv.ParseUint(t, 10, 64)
-	if err != nil || v == 0 || v > (1<<40)/mult {
-		return 0, fmt.Errorf("memory: %q is not a size (try 256M or 1G)", s)
+	if n <= 0 {
+		return 0, fmt.Errorf("memory: %q is not a size of RAM (try 256M or 1G)", s)
 	}
-	return v * mult, nil
+	return uint64(n), nil
 }
 
 func readInput(what, path string) ([]byte, error) {
@@ -198,9 +189,12 @@ func (f *runSpec) resolve(ctx context.Context) error {
 // reading the kernel, initrd and firmware files.
 func (f *runSpec) machineConfig() (machine.Config, error) {
 	var cfg machine.Config
-	mem, err := parseSize(f.Memory)
+	mem, err := parseMemory(f.Memory)
 	if err != nil {
 		return cfg, err
+	}
+	if f.CPUs < 1 || f.CPUs > machine.MaxCPUs {
+		return cfg, fmt.Errorf("--cpus %d: want 1 to %d harts", f.CPUs, machine.MaxCPUs)
 	}
 	cfg.CPUs, cfg.Memory, cfg.Cmdline = f.CPUs, mem, f.Cmdline
 	cfg.MaxInstructions = f.MaxInstructions

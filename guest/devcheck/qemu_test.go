@@ -20,6 +20,7 @@ import (
 	"github.com/juicevm/juice/guest/devcheck/manifest"
 	"github.com/juicevm/juice/guest/devcheck/protocol"
 	"github.com/juicevm/juice/internal/appliance"
+	"github.com/juicevm/juice/internal/bytesize"
 	"github.com/juicevm/juice/internal/diskimage"
 )
 
@@ -151,7 +152,7 @@ func TestDevcheckOnQEMU(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := filepath.Join(t.TempDir(), "disk.img")
-	if err := diskimage.Create(ctx, img, diskimage.Options{Size: 16 * diskimage.MiB, From: src}); err != nil {
+	if err := diskimage.Create(ctx, img, diskimage.Options{Size: 16 * bytesize.MiB, From: src}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/juicevm/juice/internal/appliance/spec"
+	"github.com/juicevm/juice/internal/bytesize"
 	"github.com/juicevm/juice/internal/diskimage"
 	"github.com/juicevm/juice/internal/initramfs"
 	"github.com/juicevm/juice/internal/kernel"
@@ -551,7 +552,7 @@ func (b *build) write(ctx context.Context, dir string, kern []byte, ird *initram
 		Initrd:  InitrdFile,
 		Cmdline: Cmdline,
 		CPUs:    s.CPUs,
-		Memory:  spec.FormatMemory(s.MemoryBytes),
+		Memory:  bytesize.String(s.MemoryBytes),
 		Network: ManifestNetwork{Mode: s.Network.Mode, Forwards: append([]string{}, s.Network.Forwards...)},
 		Disks:   []ManifestDisk{},
 		Digests: map[string]string{},
@@ -584,7 +585,7 @@ func (b *build) write(ctx context.Context, dir string, kern []byte, ird *initram
 	m.Digests[InitrdFile] = digest(iz)
 	n := int64(len(iz))
 	b.sizes.Initrd = n
-	b.step("initrd: %s", diskimage.FormatSize(n))
+	b.step("initrd: %s", bytesize.Format(n))
 
 	for i, d := range s.Disks {
 		file := d.Name + DiskSuffix
@@ -593,12 +594,12 @@ func (b *build) write(ctx context.Context, dir string, kern []byte, ird *initram
 		if d.From != "" {
 			from = " from " + d.From
 		}
-		b.step("disk %s: %s ext4%s", file, diskimage.FormatSize(d.SizeBytes), from)
+		b.step("disk %s: %s ext4%s", file, bytesize.Format(d.SizeBytes), from)
 		if err := diskimage.Create(ctx, filepath.Join(dir, file), opts); err != nil {
 			var tooSmall *diskimage.TooSmallError
 			if errors.As(err, &tooSmall) {
 				return nil, s.Errorf(fmt.Sprintf("disks[%d].size", i), "%s is too small for %s: it needs about %s",
-					d.Size, d.From, diskimage.FormatSize(tooSmall.Needed))
+					d.Size, d.From, bytesize.Format(tooSmall.Needed))
 			}
 			return nil, s.Errorf(fmt.Sprintf("disks[%d]", i), "%v", err)
 		}
@@ -689,7 +690,7 @@ func replaceDir(tmp, out string) error {
 func FormatSizes(z Sizes) string {
 	var b strings.Builder
 	row := func(name string, n int64, note string) {
-		fmt.Fprintf(&b, "  %-10s %10s%s\n", name, diskimage.FormatSize(n), note)
+		fmt.Fprintf(&b, "  %-10s %10s%s\n", name, bytesize.Format(n), note)
 	}
 	row("kernel", z.Kernel, "")
 	row("init", z.Init, "")

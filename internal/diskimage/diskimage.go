@@ -38,6 +38,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/juicevm/juice/internal/bytesize"
 )
 
 const (
@@ -50,7 +52,7 @@ const (
 	// virtio-blk sector.
 	SectorSize = 512
 	// MinSize is the smallest image Create makes.
-	MinSize = 1 * MiB
+	MinSize = 1 * bytesize.MiB
 	// MaxLabel is the longest ext4 volume label, in bytes.
 	MaxLabel = 16
 
@@ -117,7 +119,7 @@ type TooSmallError struct {
 // Error implements error.
 func (e *TooSmallError) Error() string {
 	return fmt.Sprintf("an image of %s is too small for the contents (%d files and directories, %s of data): it needs about %s; use --size %dM or more",
-		FormatSize(e.Size), e.Files, FormatSize(e.Bytes), FormatSize(e.Needed), e.Needed/MiB)
+		bytesize.Format(e.Size), e.Files, bytesize.Format(e.Bytes), bytesize.Format(e.Needed), e.Needed/bytesize.MiB)
 }
 
 // Options configures Create.
@@ -200,7 +202,7 @@ func (o Options) validate() error {
 	case o.Size%SectorSize != 0:
 		return fmt.Errorf("size %d is not a multiple of %d bytes (the disk sector size)", o.Size, SectorSize)
 	case o.Size < MinSize:
-		return fmt.Errorf("size %s is below the minimum of %s", FormatSize(o.Size), FormatSize(MinSize))
+		return fmt.Errorf("size %s is below the minimum of %s", bytesize.Format(o.Size), bytesize.Format(MinSize))
 	case len(o.Label) > MaxLabel:
 		return fmt.Errorf("label %q is longer than %d bytes", o.Label, MaxLabel)
 	case strings.ContainsAny(o.Label, "\x00\n"):
@@ -282,9 +284,9 @@ func create(ctx context.Context, path string, opts Options) error {
 		return fmt.Errorf("writing %s: %w", tmpName, err)
 	}
 
-	progressf(opts, "creating a %s ext4 image (UUID %s)", FormatSize(opts.Size), fsUUID)
+	progressf(opts, "creating a %s ext4 image (UUID %s)", bytesize.Format(opts.Size), fsUUID)
 	if opts.From != "" {
-		progressf(opts, "copying %s: %d files and directories, %s", opts.From, tree.inodes, FormatSize(tree.bytes))
+		progressf(opts, "copying %s: %d files and directories, %s", opts.From, tree.inodes, bytesize.Format(tree.bytes))
 	}
 	if err := runMke2fs(ctx, t, tmpName, opts, fsUUID, seed, tree); err != nil {
 		return err
@@ -348,7 +350,7 @@ func runMke2fs(ctx context.Context, t tools, img string, opts Options, fsUUID, s
 		needed := tree.needed()
 		if needed > opts.Size || looksLikeNoSpace(msg) {
 			if needed <= opts.Size {
-				needed = roundUp(opts.Size+opts.Size/4, MiB)
+				needed = roundUp(opts.Size+opts.Size/4, bytesize.MiB)
 			}
 			return &TooSmallError{Size: opts.Size, Needed: needed, Files: tree.inodes, Bytes: tree.bytes}
 		}
@@ -433,10 +435,10 @@ type treeStats struct {
 // the journal mke2fs would add, and some slack for group metadata.
 func (t treeStats) needed() int64 {
 	data := (t.dataBlocks + 16) * BlockSize // + root, lost+found, resize inode spares
-	for size := roundUp(MinSize, MiB); ; size += MiB {
+	for size := roundUp(MinSize, bytesize.MiB); ; size += bytesize.MiB {
 		blocks := size / BlockSize
 		inodes := size / inodeRatio
-		overhead := inodes*inodeSize + journalBlocks(blocks)*BlockSize + size/50 + 64*KiB
+		overhead := inodes*inodeSize + journalBlocks(blocks)*BlockSize + size/50 + 64*bytesize.KiB
 		if int64(t.inodes)+11 <= inodes && data+overhead <= size {
 			return size
 		}
@@ -480,7 +482,7 @@ func roundUp(n, m int64) int64 {
 // allowance for fragmentation).
 func blocksFor(n int64) int64 {
 	b := (n + BlockSize - 1) / BlockSize
-	return b + n/(128*MiB)
+	return b + n/(128*bytesize.MiB)
 }
 
 // scanTree walks root the way mke2fs -d does (entries in byte order,

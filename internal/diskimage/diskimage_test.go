@@ -12,33 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/juicevm/juice/internal/bytesize"
 )
-
-func TestParseSize(t *testing.T) {
-	good := map[string]int64{
-		"0": 0, "512": 512, "512B": 512, "512b": 512, "4K": 4096, "4KiB": 4096, "4k": 4096,
-		"64M": 64 << 20, "64MiB": 64 << 20, " 64m ": 64 << 20, "1G": 1 << 30, "2GiB": 2 << 30, "1T": 1 << 40,
-	}
-	for in, want := range good {
-		got, err := ParseSize(in)
-		if err != nil || got != want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "M", "-1M", "1.5G", "64MB", "1KB", "3X", "1 Mi", "99999999999999999999", "9000000T"} {
-		if got, err := ParseSize(in); err == nil {
-			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
-		}
-	}
-}
-
-func TestFormatSize(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 512: "512 B", 4096: "4 KiB", 64 << 20: "64 MiB", 3 << 29: "1.5 GiB"} {
-		if got := FormatSize(n); got != want {
-			t.Errorf("FormatSize(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
 
 func TestParseUsedInodes(t *testing.T) {
 	out := `Inode count:              32
@@ -102,15 +78,15 @@ func TestCreateEmpty(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "empty.img")
 	var progress bytes.Buffer
-	if err := Create(ctx, img, Options{Size: 8 * MiB, Label: "scratch", Progress: &progress}); err != nil {
+	if err := Create(ctx, img, Options{Size: 8 * bytesize.MiB, Label: "scratch", Progress: &progress}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Size() != 8*MiB {
-		t.Errorf("image is %d bytes, want %d", st.Size(), 8*MiB)
+	if st.Size() != 8*bytesize.MiB {
+		t.Errorf("image is %d bytes, want %d", st.Size(), 8*bytesize.MiB)
 	}
 	if err := Check(ctx, img); err != nil {
 		t.Fatal(err)
@@ -235,7 +211,7 @@ func TestCreateFromFolder(t *testing.T) {
 	src := t.TempDir()
 	makeTree(t, src, testTree, time.Now())
 	img := filepath.Join(t.TempDir(), "disk.img")
-	if err := Create(ctx, img, Options{Size: 16 * MiB, From: src}); err != nil {
+	if err := Create(ctx, img, Options{Size: 16 * bytesize.MiB, From: src}); err != nil {
 		t.Fatal(err)
 	}
 	if err := Check(ctx, img); err != nil {
@@ -323,7 +299,7 @@ func TestReproducible(t *testing.T) {
 	out := t.TempDir()
 	images := []string{filepath.Join(out, "1.img"), filepath.Join(out, "2.img"), filepath.Join(out, "3.img")}
 	for i, src := range []string{a, b, a} {
-		if err := Create(ctx, images[i], Options{Size: 12 * MiB, From: src, Label: "data"}); err != nil {
+		if err := Create(ctx, images[i], Options{Size: 12 * bytesize.MiB, From: src, Label: "data"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -346,7 +322,7 @@ func TestReproducible(t *testing.T) {
 		t.Fatal(err)
 	}
 	changed := filepath.Join(out, "changed.img")
-	if err := Create(ctx, changed, Options{Size: 12 * MiB, From: a, Label: "data"}); err != nil {
+	if err := Create(ctx, changed, Options{Size: 12 * bytesize.MiB, From: a, Label: "data"}); err != nil {
 		t.Fatal(err)
 	}
 	uuid := func(img string) string {
@@ -361,7 +337,7 @@ func TestReproducible(t *testing.T) {
 	}
 	given := filepath.Join(out, "given.img")
 	const u = "01234567-89ab-cdef-0123-456789abcdef"
-	if err := Create(ctx, given, Options{Size: 4 * MiB, UUID: strings.ToUpper(u)}); err != nil {
+	if err := Create(ctx, given, Options{Size: 4 * bytesize.MiB, UUID: strings.ToUpper(u)}); err != nil {
 		t.Fatal(err)
 	}
 	if got := uuid(given); got != u {
@@ -398,19 +374,19 @@ func TestCreateErrors(t *testing.T) {
 		want       string
 		is         error
 	}{
-		{"exists", existing, Options{Size: 4 * MiB}, "use --force", ErrExists},
-		{"directory", dir, Options{Size: 4 * MiB, Force: true}, "is a directory", nil},
-		{"from not a dir", filepath.Join(dir, "a.img"), Options{Size: 4 * MiB, From: notDir}, "not a directory", ErrNotDir},
-		{"from missing", filepath.Join(dir, "b.img"), Options{Size: 4 * MiB, From: filepath.Join(dir, "missing")}, "no such file", os.ErrNotExist},
-		{"no parent", filepath.Join(dir, "missing", "c.img"), Options{Size: 4 * MiB}, "cannot write in", os.ErrNotExist},
-		{"unwritable", "/proc/juice-test.img", Options{Size: 4 * MiB}, "cannot write in", nil},
+		{"exists", existing, Options{Size: 4 * bytesize.MiB}, "use --force", ErrExists},
+		{"directory", dir, Options{Size: 4 * bytesize.MiB, Force: true}, "is a directory", nil},
+		{"from not a dir", filepath.Join(dir, "a.img"), Options{Size: 4 * bytesize.MiB, From: notDir}, "not a directory", ErrNotDir},
+		{"from missing", filepath.Join(dir, "b.img"), Options{Size: 4 * bytesize.MiB, From: filepath.Join(dir, "missing")}, "no such file", os.ErrNotExist},
+		{"no parent", filepath.Join(dir, "missing", "c.img"), Options{Size: 4 * bytesize.MiB}, "cannot write in", os.ErrNotExist},
+		{"unwritable", "/proc/juice-test.img", Options{Size: 4 * bytesize.MiB}, "cannot write in", nil},
 		{"zero size", filepath.Join(dir, "d.img"), Options{}, "must be positive", nil},
-		{"odd size", filepath.Join(dir, "e.img"), Options{Size: 4*MiB + 1}, "multiple of 512", nil},
-		{"tiny", filepath.Join(dir, "f.img"), Options{Size: 64 * KiB}, "below the minimum", nil},
-		{"label", filepath.Join(dir, "g.img"), Options{Size: 4 * MiB, Label: strings.Repeat("L", 17)}, "longer than 16", nil},
-		{"uuid", filepath.Join(dir, "h.img"), Options{Size: 4 * MiB, UUID: "not-a-uuid"}, "UUID", nil},
-		{"too small for data", filepath.Join(dir, "i.img"), Options{Size: 4 * MiB, From: bigSrc}, "too small", nil},
-		{"too small for inodes", filepath.Join(dir, "j.img"), Options{Size: 4 * MiB, From: manySrc}, "too small", nil},
+		{"odd size", filepath.Join(dir, "e.img"), Options{Size: 4*bytesize.MiB + 1}, "multiple of 512", nil},
+		{"tiny", filepath.Join(dir, "f.img"), Options{Size: 64 * bytesize.KiB}, "below the minimum", nil},
+		{"label", filepath.Join(dir, "g.img"), Options{Size: 4 * bytesize.MiB, Label: strings.Repeat("L", 17)}, "longer than 16", nil},
+		{"uuid", filepath.Join(dir, "h.img"), Options{Size: 4 * bytesize.MiB, UUID: "not-a-uuid"}, "UUID", nil},
+		{"too small for data", filepath.Join(dir, "i.img"), Options{Size: 4 * bytesize.MiB, From: bigSrc}, "too small", nil},
+		{"too small for inodes", filepath.Join(dir, "j.img"), Options{Size: 4 * bytesize.MiB, From: manySrc}, "too small", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -436,7 +412,7 @@ func TestCreateErrors(t *testing.T) {
 				opts := c.opts
 				opts.Size = small.Needed
 				if err := Create(ctx, ok, opts); err != nil {
-					t.Errorf("the suggested size %s does not work: %v", FormatSize(small.Needed), err)
+					t.Errorf("the suggested size %s does not work: %v", bytesize.Format(small.Needed), err)
 				}
 			}
 		})
@@ -447,10 +423,10 @@ func TestCreateErrors(t *testing.T) {
 	noTempFiles(t, dir)
 
 	// Force replaces the file.
-	if err := Create(ctx, existing, Options{Size: 4 * MiB, Force: true}); err != nil {
+	if err := Create(ctx, existing, Options{Size: 4 * bytesize.MiB, Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := os.Stat(existing); err != nil || st.Size() != 4*MiB {
+	if st, err := os.Stat(existing); err != nil || st.Size() != 4*bytesize.MiB {
 		t.Errorf("forced image: %v, %v", st, err)
 	}
 	noTempFiles(t, dir)
@@ -458,7 +434,7 @@ func TestCreateErrors(t *testing.T) {
 	// A cancelled context stops the work and leaves nothing behind.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := Create(cctx, filepath.Join(dir, "cancelled.img"), Options{Size: 4 * MiB, From: bigSrc}); !errors.Is(err, context.Canceled) {
+	if err := Create(cctx, filepath.Join(dir, "cancelled.img"), Options{Size: 4 * bytesize.MiB, From: bigSrc}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled Create: %v", err)
 	}
 	noTempFiles(t, dir)

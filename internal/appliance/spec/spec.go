@@ -28,6 +28,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/juicevm/juice/internal/bytesize"
 	"github.com/juicevm/juice/internal/diskimage"
 	"github.com/juicevm/juice/internal/usernet"
 )
@@ -495,13 +496,13 @@ func (s *Spec) validate(raw rawSpec) error {
 		if d.Size == "" {
 			return s.missing(key+".size", "the image size, e.g. 64M")
 		}
-		size, err := diskimage.ParseSize(d.Size)
+		size, err := bytesize.Parse(d.Size)
 		if err != nil {
 			return s.Errorf(key+".size", "%s", err)
 		}
 		switch {
 		case size < MinDiskSize:
-			return s.Errorf(key+".size", "%s is below the minimum of %s", d.Size, diskimage.FormatSize(MinDiskSize))
+			return s.Errorf(key+".size", "%s is below the minimum of %s", d.Size, bytesize.Format(MinDiskSize))
 		case size%diskimage.SectorSize != 0:
 			return s.Errorf(key+".size", "%s is not a multiple of %d bytes", d.Size, diskimage.SectorSize)
 		}
@@ -551,38 +552,21 @@ func (s *Spec) validate(raw rawSpec) error {
 	return nil
 }
 
-// parseMemory parses a RAM size, which must have a unit.
+// parseMemory parses a RAM size (see package bytesize).
 func parseMemory(v string) (int64, error) {
-	t := strings.TrimSpace(v)
-	if t == "" || t[len(t)-1] >= '0' && t[len(t)-1] <= '9' {
-		return 0, fmt.Errorf("%q has no unit: write e.g. 256M or 1G", v)
-	}
-	n, err := diskimage.ParseSize(t)
+	n, err := bytesize.Parse(v)
 	if err != nil {
 		return 0, errors.New(strings.TrimPrefix(err.Error(), "size "))
 	}
 	switch {
 	case n < MinMemory:
-		return 0, fmt.Errorf("%s is below the minimum of %s", v, diskimage.FormatSize(MinMemory))
+		return 0, fmt.Errorf("%s is below the minimum of %s", v, bytesize.Format(MinMemory))
 	case n > MaxMemory:
-		return 0, fmt.Errorf("%s is above the maximum of %s", v, diskimage.FormatSize(MaxMemory))
+		return 0, fmt.Errorf("%s is above the maximum of %s", v, bytesize.Format(MaxMemory))
 	case n%4096 != 0:
 		return 0, fmt.Errorf("%s is not a multiple of 4 KiB", v)
 	}
 	return n, nil
-}
-
-// FormatMemory formats a RAM size as `juice run --memory` takes it: in the
-// largest of G, M and K that divides it.
-func FormatMemory(n int64) string {
-	switch {
-	case n%(1<<30) == 0:
-		return strconv.FormatInt(n>>30, 10) + "G"
-	case n%(1<<20) == 0:
-		return strconv.FormatInt(n>>20, 10) + "M"
-	default:
-		return strconv.FormatInt(n>>10, 10) + "K"
-	}
 }
 
 // missing reports a required key that the spec lacks.

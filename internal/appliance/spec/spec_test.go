@@ -194,11 +194,3 @@ func TestLoad(t *testing.T) {
 		t.Errorf("missing spec: %v", err)
 	}
 }
-
-func TestFormatMemory(t *testing.T) {
-	for n, want := range map[int64]string{256 << 20: "256M", 1 << 30: "1G", 1536 << 20: "1536M", 16<<20 + 4096: "16388K"} {
-		if got := FormatMemory(n); got != want {
-			t.Errorf("FormatMemory(%d) = %s, want %s", n, got, want)
-		}
-	}
-}
