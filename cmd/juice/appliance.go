@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -32,10 +33,15 @@ const applianceManifestName = appliance.ManifestFile
 // applianceFormat is the manifest format this Juice reads.
 const applianceFormat = appliance.ManifestFormat
 
-// applianceDir is a loaded and checked appliance folder.
+// applianceDir is a loaded and checked appliance folder. An appliance
+// folder is untrusted input (it may come from a registry): every file of
+// it is opened through root, which refuses a path or a symbolic link that
+// leads out of the folder.
 type applianceDir struct {
 	dir      string // as given
+	root     *os.Root
 	manifest appliance.Manifest
+	data     map[string][]byte // the kernel's and initrd's contents, by name
 }
 
 // path returns the absolute path of a file of the appliance.
@@ -59,7 +65,17 @@ func loadAppliance(dir string) (*applianceDir, error) {
 	case !st.IsDir():
 		return nil, fmt.Errorf("appliance %s: not a folder (an appliance is the folder juice build writes)", dir)
 	}
-	data, err := os.ReadFile(mpath)
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("appliance %s: %w", dir, unwrapPathError(err))
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			root.Close()
+		}
+	}()
+	data, err := root.ReadFile(applianceManifestName)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("appliance %s: no %s: not an appliance folder (juice build SPEC.yaml writes one)", dir, applianceManifestName)
 	}
@@ -70,7 +86,7 @@ func loadAppliance(dir string) (*applianceDir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("appliance %s: %w", mpath, err)
 	}
-	a := &applianceDir{dir: dir, manifest: m}
+	a := &applianceDir{dir: dir, root: root, manifest: m, data: map[string][]byte{}}
 	if err := a.check(); err != nil {
 		return nil, fmt.Errorf("appliance %s: %w", mpath, err)
 	}
@@ -79,7 +95,41 @@ func loadAppliance(dir string) (*applianceDir, error) {
 			return nil, fmt.Errorf("appliance %s: %w", dir, err)
 		}
 	}
+	ok = true
 	return a, nil
+}
+
+// fileError describes a failure to reach a file of the appliance.
+func (a *applianceDir) fileError(name string, err error) error {
+	p := filepath.Join(a.dir, name)
+	if strings.Contains(err.Error(), "escapes") {
+		return fmt.Errorf("%s leads out of the appliance folder (a symbolic link to %s?): refused", p, linkTarget(p))
+	}
+	return fmt.Errorf("%s: %w", p, unwrapPathError(err))
+}
+
+// linkTarget says where a symbolic link points, for messages.
+func linkTarget(p string) string {
+	if t, err := os.Readlink(p); err == nil {
+		return t
+	}
+	return "elsewhere"
+}
+
+// openDisk opens a disk image of the appliance, read-write if it can.
+func (a *applianceDir) openDisk(name string) (*os.File, error) {
+	f, err := a.root.OpenFile(name, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		f, err = a.root.Open(name)
+	}
+	if err != nil {
+		return nil, a.fileError(name, err)
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file", filepath.Join(a.dir, name))
+	}
+	return f, nil
 }
 
 func unwrapPathError(err error) error {
@@ -163,9 +213,9 @@ func (a *applianceDir) check() error {
 		if !filepath.IsLocal(name) || strings.ContainsAny(name, ",") {
 			return fmt.Errorf("field %q: %q is not a file name inside the appliance folder", field, name)
 		}
-		st, err := os.Stat(a.path(name))
+		st, err := a.root.Stat(name)
 		if err != nil {
-			return fmt.Errorf("field %q: %s: %w", field, filepath.Join(a.dir, name), unwrapPathError(err))
+			return fmt.Errorf("field %q: %w", field, a.fileError(name, err))
 		}
 		if !st.Mode().IsRegular() {
 			return fmt.Errorf("field %q: %s is not a regular file", field, filepath.Join(a.dir, name))
@@ -241,16 +291,13 @@ func (a *applianceDir) verify(role string) error {
 		return fmt.Errorf("%s: %s has no digest (field \"digests.%s\"): rebuild the appliance", applianceManifestName, role, role)
 	}
 	hexWant := strings.TrimPrefix(want, "sha256:")
-	f, err := os.Open(a.path(name))
+	b, err := a.root.ReadFile(name)
 	if err != nil {
-		return fmt.Errorf("%s: %w", role, err)
+		return fmt.Errorf("%s: %w", role, a.fileError(name, err))
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("%s %s: %w", role, name, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != strings.ToLower(hexWant) {
+	a.data[name] = b
+	sum := sha256.Sum256(b)
+	if got := hex.EncodeToString(sum[:]); got != strings.ToLower(hexWant) {
 		return fmt.Errorf("%s %s does not match its digest in %s (sha256 %s, manifest says %s): the file was modified; rebuild the appliance",
 			role, filepath.Join(a.dir, name), applianceManifestName, short(got), short(hexWant))
 	}
@@ -268,11 +315,16 @@ func (f *runSpec) applyAppliance(cmd *cobra.Command, a *applianceDir, overlay fu
 	if f.Bare != "" {
 		return fmt.Errorf("--bare runs a program alone: drop it or the appliance %s", a.dir)
 	}
+	if f.opened.data == nil {
+		f.opened.data = map[string][]byte{}
+	}
 	if !set("kernel") {
 		f.Kernel = a.path(m.Kernel)
+		f.opened.data[f.Kernel] = a.data[m.Kernel]
 	}
 	if !set("initrd") && m.Initrd != "" {
 		f.Initrd = a.path(m.Initrd)
+		f.opened.data[f.Initrd] = a.data[m.Initrd]
 	}
 	cmdline := m.Cmdline
 	if f.Console == "virtio" {
@@ -299,6 +351,14 @@ func (f *runSpec) applyAppliance(cmd *cobra.Command, a *applianceDir, overlay fu
 		f.Disks = nil
 		for _, d := range m.Disks {
 			s := a.path(d.File)
+			img, err := a.openDisk(d.File)
+			if err != nil {
+				return fmt.Errorf("appliance %s: disk %s: %w", a.dir, d.Name, err)
+			}
+			if f.opened.disks == nil {
+				f.opened.disks = map[string]*os.File{}
+			}
+			f.opened.disks[s] = img
 			if d.Serial != "" {
 				s += ",serial=" + d.Serial
 			}
@@ -327,16 +387,6 @@ func (f *runSpec) useApplianceArg(cmd *cobra.Command, args []string, overlay fun
 	if err != nil {
 		return err
 	}
+	defer a.root.Close()
 	return f.applyAppliance(cmd, a, overlay)
-}
-
-// recordOverlay names the new overlay a recording to out gives an
-// appliance disk: out.DISK.ovl beside it. An old one, left by an earlier
-// recording to the same file (which is replaced too), is removed.
-func recordOverlay(out string) func(disk string) string {
-	return func(disk string) string {
-		p := out + "." + disk + ".ovl"
-		os.Remove(p)
-		return p
-	}
 }

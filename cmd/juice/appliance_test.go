@@ -64,6 +64,8 @@ func applied(t *testing.T, dir string, args ...string) (runSpec, error) {
 		t.Fatal(err)
 	}
 	err := f.useApplianceArg(cmd, []string{dir}, nil)
+	f.opened.close()
+	f.opened = openedFiles{}
 	return f.runSpec, err
 }
 
@@ -101,10 +103,15 @@ func TestApplianceFillsTheRunSpec(t *testing.T) {
 	var f runFlags
 	cmd := &cobra.Command{Use: "record"}
 	f.register(cmd)
-	if err := f.useApplianceArg(cmd, []string{dir}, recordOverlay("/tmp/x.jrr")); err != nil {
+	o := &recordOutputs{out: "/tmp/x.jrr", overlays: map[string]string{}}
+	if err := f.useApplianceArg(cmd, []string{dir}, o.recordOverlay); err != nil {
 		t.Fatal(err)
 	}
-	if want := filepath.Join(abs, "data.img") + ",serial=data,overlay=/tmp/x.jrr.data.ovl"; !reflect.DeepEqual(f.Disks, []string{want}) {
+	defer f.opened.close()
+	if o.overlays["/tmp/x.jrr.partial.data.ovl"] != "/tmp/x.jrr.data.ovl" {
+		t.Fatalf("overlays %v", o.overlays)
+	}
+	if want := filepath.Join(abs, "data.img") + ",serial=data,overlay=/tmp/x.jrr.partial.data.ovl"; !reflect.DeepEqual(f.Disks, []string{want}) {
 		t.Fatalf("record disks %q, want %q", f.Disks, want)
 	}
 

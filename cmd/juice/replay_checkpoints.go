@@ -20,6 +20,7 @@ type replayCheckpoints struct {
 	every     uint64 // 0: write none
 	use       bool   // start --until from the file if it has a state
 	until     uint64
+	stop      replayStop // where the recording ends
 	// note receives what the user should know (a stale file ignored...).
 	note func(format string, args ...any)
 
@@ -44,27 +45,25 @@ func (rc *replayCheckpoints) run(ctx context.Context, m *machine.Machine) (machi
 				return machine.Exit{}, err
 			}
 		}
-		return m.RunTo(ctx, rc.until)
+		return rc.stop.run(ctx, m, rc.until)
 	}
 	if rc.every == 0 {
-		return m.Run(ctx)
+		return rc.stop.run(ctx, m, 0)
 	}
 	var prev *machine.Checkpoint
-	for next := rc.every; ; next += rc.every {
-		e, err := m.RunTo(ctx, next)
-		if err != nil || e.Kind != machine.ExitLimit {
-			return e, err
+	for next := rc.every; rc.stop.limit == 0 || next < rc.stop.limit; next += rc.every {
+		e, err := rc.stop.run(ctx, m, next)
+		if err != nil || e.Kind != machine.ExitLimit || e.Instructions != next {
+			return e, err // the end, or the stop at a clock before it
 		}
 		c, err := m.Checkpoint()
+		if err == nil {
+			err = rc.write(m, c)
+		}
 		if err != nil {
 			rc.note("no checkpoints written: %v", err)
 			rc.abort()
-			return m.Run(ctx)
-		}
-		if err := rc.write(m, c); err != nil {
-			rc.note("no checkpoints written: %v", err)
-			rc.abort()
-			return m.Run(ctx)
+			return rc.stop.run(ctx, m, 0)
 		}
 		// Keep the first (it holds all of RAM) and the latest: the
 		// latest's pages are what the next one is saved against.
@@ -73,6 +72,7 @@ func (rc *replayCheckpoints) run(ctx context.Context, m *machine.Machine) (machi
 		}
 		prev = c
 	}
+	return rc.stop.run(ctx, m, 0)
 }
 
 func (rc *replayCheckpoints) write(m *machine.Machine, c *machine.Checkpoint) error {

@@ -15,18 +15,14 @@ import (
 // replayGDB replays a recording under gdb's control: it serves the gdb
 // remote protocol on addr to one client, which can run the replay
 // forwards and backwards (juice replay FILE.jrr --gdb ADDR).
-func replayGDB(ctx context.Context, path, addr string) error {
-	s, err := openReplay(path)
+func replayGDB(ctx context.Context, path, addr string, given replayInputs) error {
+	s, err := openReplay(path, given)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	// The whole recording is read first: where it ends bounds forward
-	// execution, and its inputs must be at hand when execution goes back.
-	for s.script.fill() {
-	}
-	if s.script.err != nil {
-		return fmt.Errorf("replay: %s: %w", path, s.script.err)
+	if s.script.end == nil {
+		return fmt.Errorf("replay --gdb: %v: gdb needs to know where the recording ends; replay it without --gdb, which replays it up to its last complete event", s.script.truncated)
 	}
 	f := &s.f
 	if err := f.resolve(ctx); err != nil {
@@ -37,7 +33,6 @@ func replayGDB(ctx context.Context, path, addr string) error {
 		return err
 	}
 	s.prepare(&cfg)
-	cfg.MaxInstructions = 0 // the end of the recording bounds the run
 	con := &rewindConsole{w: os.Stdout}
 	cfg.Console = con
 	m, err := machine.New(cfg)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/juicevm/juice/internal/bytesize"
 	"github.com/juicevm/juice/internal/kernel"
 	"github.com/juicevm/juice/internal/machine"
+	"github.com/juicevm/juice/internal/outfile"
 )
 
 // defaultCmdline is the kernel command line of the default appliance.
@@ -42,6 +44,33 @@ type runSpec struct {
 	// filled from, if any (for people reading a recording's header).
 	Appliance     string `json:"appliance,omitempty"`
 	ApplianceName string `json:"appliance_name,omitempty"`
+
+	// opened are files the front end has opened already (an appliance's,
+	// confined to its folder), by the path the spec names them by.
+	opened openedFiles
+}
+
+// openedFiles are input files opened (or read) before the machine is
+// built, so that the machine uses exactly those.
+type openedFiles struct {
+	data  map[string][]byte   // kernel and initrd contents
+	disks map[string]*os.File // disk images
+}
+
+// take returns the opened image for a disk path and forgets it: the
+// machine takes it over.
+func (o *openedFiles) take(path string) *os.File {
+	f := o.disks[path]
+	delete(o.disks, path)
+	return f
+}
+
+// close closes the disk images nothing took.
+func (o *openedFiles) close() {
+	for p, f := range o.disks {
+		f.Close()
+		delete(o.disks, p)
+	}
 }
 
 // runFlags are the options of run and record.
@@ -133,6 +162,26 @@ func parseDisk(s string) (machine.DiskConfig, error) {
 	return d, nil
 }
 
+// formatDisk writes a disk configuration as a --disk value.
+func formatDisk(d machine.DiskConfig) (string, error) {
+	for _, v := range []string{d.Path, d.Overlay, d.Serial} {
+		if strings.Contains(v, ",") {
+			return "", fmt.Errorf("disk %s: %q has a comma, which a --disk value cannot hold", d.Path, v)
+		}
+	}
+	s := d.Path
+	if d.ReadOnly {
+		s += ",ro"
+	}
+	if d.Overlay != "" {
+		s += ",overlay=" + d.Overlay
+	}
+	if d.Serial != "" {
+		s += ",serial=" + d.Serial
+	}
+	return s, nil
+}
+
 // parseMemory parses a RAM size (internal/bytesize: a unit is required).
 func parseMemory(s string) (uint64, error) {
 	n, err := bytesize.Parse(s)
@@ -145,9 +194,12 @@ func parseMemory(s string) (uint64, error) {
 	return uint64(n), nil
 }
 
-func readInput(what, path string) ([]byte, error) {
+func (f *runSpec) readInput(what, path string) ([]byte, error) {
 	if path == "" {
 		return nil, nil
+	}
+	if b, ok := f.opened.data[path]; ok {
+		return b, nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -202,6 +254,7 @@ func (f *runSpec) machineConfig() (machine.Config, error) {
 		if err != nil {
 			return cfg, err
 		}
+		dc.File = f.opened.take(dc.Path)
 		cfg.Disks = append(cfg.Disks, dc)
 	}
 	for _, v := range f.Nets {
@@ -230,16 +283,16 @@ func (f *runSpec) machineConfig() (machine.Config, error) {
 		if f.Kernel != "" || f.Initrd != "" || f.Firmware != "" {
 			return cfg, errors.New("--bare runs a program alone: drop --kernel, --initrd and --firmware")
 		}
-		cfg.Bare, err = readInput("bare", f.Bare)
+		cfg.Bare, err = f.readInput("bare", f.Bare)
 		return cfg, err
 	}
-	if cfg.Kernel, err = readInput("kernel", f.Kernel); err != nil {
+	if cfg.Kernel, err = f.readInput("kernel", f.Kernel); err != nil {
 		return cfg, err
 	}
-	if cfg.Initrd, err = readInput("initrd", f.Initrd); err != nil {
+	if cfg.Initrd, err = f.readInput("initrd", f.Initrd); err != nil {
 		return cfg, err
 	}
-	if cfg.Firmware, err = readInput("firmware", f.Firmware); err != nil {
+	if cfg.Firmware, err = f.readInput("firmware", f.Firmware); err != nil {
 		return cfg, err
 	}
 	return cfg, nil
@@ -261,10 +314,17 @@ func newRunCmd() *cobra.Command {
 			"125 Juice error, 130 quit by the user.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			defer f.opened.close()
 			if err := f.useApplianceArg(cmd, args, nil); err != nil {
 				return err
 			}
-			return runMachine(cmd.Context(), &f)
+			if err := f.resolve(cmd.Context()); err != nil {
+				return err
+			}
+			if err := f.checkOutputs(); err != nil {
+				return err
+			}
+			return runMachine(cmd.Context(), &f, runHooks{})
 		},
 	}
 	f.register(cmd)
@@ -281,18 +341,47 @@ type stats struct {
 	CPUs         int     `json:"cpus"`
 }
 
-func runMachine(ctx context.Context, f *runFlags) error {
-	return runMachineWith(ctx, f, nil, nil)
+// files lists the files the spec names: those the machine only reads
+// (the kernel, initrd, firmware, bare-metal program and disk images, and
+// the vsock socket) and the disks' overlays, which it writes.
+func (f *runSpec) files() (inputs, overlays []string) {
+	inputs = []string{f.Kernel, f.Initrd, f.Firmware, f.Bare}
+	for _, d := range f.Disks {
+		if dc, err := parseDisk(d); err == nil {
+			inputs = append(inputs, dc.Path)
+			if dc.Overlay != "" {
+				overlays = append(overlays, dc.Overlay)
+			}
+		}
+	}
+	if f.Vsock != "" {
+		if v, err := parseVsock(f.Vsock); err == nil {
+			inputs = append(inputs, v.Path)
+		}
+	}
+	return inputs, overlays
 }
 
-// runMachineWith runs a machine with its console on this terminal; prepare
-// may adjust the configuration and done sees the machine when it stops.
-func runMachineWith(ctx context.Context, f *runFlags, prepare func(*machine.Config), done func(*machine.Machine, machine.Exit)) error {
-	return runMachineHooks(ctx, f, runHooks{prepare: prepare, done: done})
+// checkOutputs checks, before anything runs, the files the run writes:
+// the disks' overlays are no input and no link, and --stats is none of
+// the spec's files nor others.
+func (f *runFlags) checkOutputs(others ...string) error {
+	in, ovl := f.files()
+	for _, o := range ovl {
+		if err := outfile.Check(o, in...); err != nil {
+			return fmt.Errorf("overlay: %w", err)
+		}
+	}
+	if f.stats == "" {
+		return nil
+	}
+	if err := outfile.Check(f.stats, slices.Concat(in, ovl, others)...); err != nil {
+		return fmt.Errorf("--stats: %w", err)
+	}
+	return nil
 }
 
-// runHooks let a command adjust how runMachineHooks runs a machine; each
-// may be nil.
+// runHooks let a command adjust how a machine is run; each may be nil.
 type runHooks struct {
 	// prepare adjusts the configuration before the machine is built.
 	prepare func(*machine.Config)
@@ -302,23 +391,20 @@ type runHooks struct {
 	done func(*machine.Machine, machine.Exit)
 }
 
-// runMachineHooks is runMachineWith with every hook.
-func runMachineHooks(ctx context.Context, f *runFlags, hooks runHooks) error {
-	prepare, done := hooks.prepare, hooks.done
-	if err := f.resolve(ctx); err != nil {
-		return err
-	}
+// bootMachine builds the machine of a resolved spec and runs it with its
+// console on this terminal. It returns how the run ended; started reports
+// whether the machine was built and ran (a recording is worth keeping).
+func bootMachine(ctx context.Context, f *runFlags, hooks runHooks) (e machine.Exit, started bool, err error) {
 	cfg, err := f.machineConfig()
 	if err != nil {
-		return err
+		return e, false, err
 	}
-	if prepare != nil {
-		prepare(&cfg)
+	if hooks.prepare != nil {
+		hooks.prepare(&cfg)
 	}
-	start := time.Now() // from here on: loading, booting and running the guest
 	con, err := openConsole(os.Stdin, os.Stdout)
 	if err != nil {
-		return err
+		return e, false, err
 	}
 	defer con.restore()
 	ctx, cancel := context.WithCancel(ctx)
@@ -330,33 +416,54 @@ func runMachineHooks(ctx context.Context, f *runFlags, hooks runHooks) error {
 
 	m, err := machine.New(cfg)
 	if err != nil {
-		return err
+		return e, false, err
 	}
 	defer m.Close()
 	run := hooks.run
 	if run == nil {
 		run = func(ctx context.Context, m *machine.Machine) (machine.Exit, error) { return m.Run(ctx) }
 	}
-	e, err := run(ctx, m)
+	e, err = run(ctx, m)
 	con.restore()
+	if err != nil {
+		return e, true, err
+	}
+	if hooks.done != nil {
+		hooks.done(m, e)
+	}
+	if err := m.Close(); err != nil {
+		return e, true, fmt.Errorf("closing devices: %w", err)
+	}
+	return e, true, nil
+}
+
+// runMachine runs a resolved spec as juice run does: it says how the run
+// ended, writes --stats and returns the exit status.
+func runMachine(ctx context.Context, f *runFlags, hooks runHooks) error {
+	start := time.Now() // from here on: loading, booting and running the guest
+	e, _, err := bootMachine(ctx, f, hooks)
 	if err != nil {
 		return err
 	}
-	if done != nil {
-		done(m, e)
-	}
-	if err := m.Close(); err != nil {
-		return fmt.Errorf("closing devices: %w", err)
-	}
+	return reportRun(f, e, time.Since(start))
+}
+
+// reportRun says how a run ended, writes --stats and returns the exit
+// status.
+func reportRun(f *runFlags, e machine.Exit, wall time.Duration) error {
 	code := exitCode(e)
 	if f.stats != "" {
-		wall := time.Since(start).Seconds()
-		s := stats{Instructions: e.Instructions, WallSeconds: wall, Exit: e.Kind.String(), ExitCode: code, CPUs: cfg.CPUs}
-		if wall > 0 {
-			s.MIPS = float64(e.Instructions) / wall / 1e6
+		s := stats{Instructions: e.Instructions, WallSeconds: wall.Seconds(), Exit: e.Kind.String(), ExitCode: code, CPUs: f.CPUs}
+		if s.WallSeconds > 0 {
+			s.MIPS = float64(e.Instructions) / s.WallSeconds / 1e6
 		}
-		if err := writeJSON(f.stats, s); err != nil {
+		b, err := json.MarshalIndent(s, "", "  ")
+		if err != nil {
 			return err
+		}
+		in, ovl := f.files()
+		if err := outfile.WriteFile(f.stats, append(b, '\n'), outfile.Options{Inputs: slices.Concat(in, ovl)}); err != nil {
+			return fmt.Errorf("--stats: %w", err)
 		}
 	}
 	switch e.Kind {
@@ -391,15 +498,4 @@ func exitCode(e machine.Exit) int {
 		return 1
 	}
 	return exitError
-}
-
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("stats: %w", err)
-	}
-	return nil
 }

@@ -339,7 +339,7 @@ func (m *Machine) updateTimer(i int) {
 // Run runs the machine until it stops, the instruction limit is reached or
 // ctx is canceled.
 func (m *Machine) Run(ctx context.Context) (Exit, error) {
-	e, err := m.run(ctx, m.cfg.MaxInstructions, false)
+	e, err := m.run(ctx, m.cfg.MaxInstructions, 0, false)
 	if e.Kind == ExitLimit && m.exit == nil {
 		m.stop(ExitLimit, 0)
 	}
@@ -358,7 +358,31 @@ func (m *Machine) RunTo(ctx context.Context, n uint64) (Exit, error) {
 	if n == 0 {
 		n = ^uint64(0)
 	}
-	return m.run(ctx, n, true)
+	return m.run(ctx, n, 0, true)
+}
+
+// RunToClock runs until the machine's clock has reached clock at the
+// boundary of a scheduling round, with no recorded input (Config.Script)
+// due at or before it, and pauses there with ExitLimit — or until it has
+// executed limit instructions (0: no limit), or it stops. It ends a replay
+// where a run stopped from outside (Ctrl-C, a signal) ended: such a run
+// stops at a round boundary, either before the round starts or, when
+// every hart is idle, after the round took its input and before the
+// clock moves on.
+func (m *Machine) RunToClock(ctx context.Context, clock, limit uint64) (Exit, error) {
+	if limit == 0 {
+		limit = ^uint64(0)
+	}
+	return m.run(ctx, limit, max(clock, 1), true)
+}
+
+// scriptDue reports whether recorded input is due at or before the clock.
+func (m *Machine) scriptDue() bool {
+	if m.cfg.Script == nil {
+		return false
+	}
+	in, ok := m.cfg.Script.Peek()
+	return ok && in.Clock <= m.now
 }
 
 // SetStepHook installs f, which the machine calls before each instruction
@@ -382,9 +406,11 @@ type round struct {
 }
 
 // run runs the machine until it stops or has executed limit instructions
-// (0: no limit), in which case it pauses with ExitLimit. With pause set, a
-// canceled ctx pauses the machine too, instead of stopping it.
-func (m *Machine) run(ctx context.Context, limit uint64, pause bool) (Exit, error) {
+// (0: no limit), in which case it pauses with ExitLimit; with clock not 0
+// it also pauses at a round boundary once the clock has reached clock (see
+// RunToClock). With pause set, a canceled ctx pauses the machine too,
+// instead of stopping it.
+func (m *Machine) run(ctx context.Context, limit, clock uint64, pause bool) (Exit, error) {
 	if m.started.IsZero() {
 		m.started = time.Now()
 	}
@@ -407,6 +433,9 @@ func (m *Machine) run(ctx context.Context, limit uint64, pause bool) (Exit, erro
 				if m.rounds&0xfff == 0 {
 					m.console.Flush()
 				}
+			}
+			if clock != 0 && m.now >= clock && !m.scriptDue() {
+				return paused(ExitLimit)
 			}
 			if limit != 0 && done >= limit {
 				return paused(ExitLimit)
@@ -461,6 +490,8 @@ func (m *Machine) run(ctx context.Context, limit uint64, pause bool) (Exit, erro
 		rd.active = false
 		if rd.ran {
 			m.now += rd.q
+		} else if clock != 0 && m.now >= clock && !m.scriptDue() {
+			return paused(ExitLimit) // as a run stopped while idle
 		} else if !m.idle(ctx, rd.next) {
 			// Every hart is idle and nothing can wake them.
 			break

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/juicevm/juice/internal/usernet"
 	"github.com/juicevm/juice/internal/virtio"
@@ -30,6 +31,10 @@ type DiskConfig struct {
 	// guest's writes in memory (blk.Options.Volatile), as a replay does;
 	// it is not part of a recorded configuration.
 	Volatile bool `json:"-"`
+	// File, if set, is the image at Path already open (read-write if the
+	// disk is writable without an overlay), as the front end opened it;
+	// the machine takes it over.
+	File *os.File `json:"-"`
 }
 
 // NetConfig describes a virtio-net interface and what it connects to: user
@@ -108,7 +113,7 @@ func (m *Machine) addDevices() error {
 		if serial == "" {
 			serial = fmt.Sprintf("juice-vd%c", 'a'+i)
 		}
-		dev, err := blk.Open(d.Path, blk.Options{ReadOnly: d.ReadOnly, Overlay: d.Overlay, Serial: serial, Volatile: d.Volatile})
+		dev, err := blk.Open(d.Path, blk.Options{ReadOnly: d.ReadOnly, Overlay: d.Overlay, Serial: serial, Volatile: d.Volatile, File: d.File})
 		if err != nil {
 			return fmt.Errorf("disk %s: %w", d.Path, err)
 		}

@@ -58,7 +58,7 @@ func Check(path string, inputs ...string) error {
 			}
 		}
 		if same {
-			return fmt.Errorf("%s is also an input of this command (%s): choose another output", path, in)
+			return fmt.Errorf("%s is the same file as %s, which this command reads or writes: choose another output", path, in)
 		}
 	}
 	if _, err := os.Stat(filepath.Dir(abs)); err != nil {

@@ -16,11 +16,11 @@ func TestCheckRefusesLinksFoldersAndInputs(t *testing.T) {
 	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
 	for name, want := range map[string]string{
 		"link":            "symbolic link",
-		"hard":            "also an input",
-		"kernel":          "also an input",
+		"hard":            "same file as",
+		"kernel":          "same file as",
 		"sub":             "folder",
 		"nodir/out":       "its folder",
-		"./sub/../kernel": "also an input",
+		"./sub/../kernel": "same file as",
 	} {
 		err := Check(filepath.Join(dir, name), in)
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/juicevm/juice/internal/outfile"
 	"github.com/juicevm/juice/internal/snapshot"
 )
 
@@ -88,6 +89,17 @@ type CheckpointWriter struct {
 // SHA-256 is sum. It is written under a temporary name and takes the
 // file's place at Close, so a reader never sees a half-written one.
 func CreateCheckpoints(path string, sum [32]byte) (*CheckpointWriter, error) {
+	if err := outfile.Check(path); err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	if old, err := os.Open(path); err == nil {
+		var m [len(ckptMagic)]byte
+		_, rerr := io.ReadFull(old, m[:])
+		old.Close()
+		if rerr != nil || string(m[:]) != ckptMagic {
+			return nil, fmt.Errorf("checkpoints: %s exists and is not a checkpoint file: not replacing it", path)
+		}
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), ".juice-ckpt-*")
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints: %w", err)

@@ -80,7 +80,16 @@ type Header struct {
 	// DigestInterval is the number of instructions between Digest events
 	// (0: none).
 	DigestInterval uint64 `json:"digest_interval"`
+	// Paths says how the relative paths of Config and Inputs resolve:
+	// PathsRelativeToRecording against the folder of the recording, or,
+	// when empty (recordings made before this field), against the folder
+	// the recorder ran in.
+	Paths string `json:"paths,omitempty"`
 }
+
+// PathsRelativeToRecording is the Header.Paths of recordings whose
+// relative paths name files beside the recording.
+const PathsRelativeToRecording = "recording"
 
 // InputFile identifies a file the machine was built from.
 type InputFile struct {

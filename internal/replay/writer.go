@@ -31,6 +31,7 @@ const (
 type Writer struct {
 	path   string
 	f      *os.File
+	owned  bool // Close closes f
 	count  *countingWriter // the file, counting the stream's bytes
 	buf    *bufio.Writer
 	enc    *zstd.Encoder
@@ -66,18 +67,35 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 
 // Create creates the recording file at path (mode 0644, replacing any file
 // there) and writes h to it. h.FormatVersion may be 0 or FormatVersion; the
-// file records FormatVersion.
+// file records FormatVersion. Commands write recordings with NewWriter,
+// into a file beside the final name (internal/outfile).
 func Create(path string, h Header) (*Writer, error) {
-	hdr, err := encodeHeader(h)
-	if err != nil {
+	if _, err := encodeHeader(h); err != nil {
 		return nil, fmt.Errorf("creating recording %s: %w", path, err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("creating recording: %w", err)
 	}
-	if _, err := f.Write(hdr); err != nil {
+	w, err := NewWriter(f, h)
+	if err != nil {
 		f.Close()
+		return nil, err
+	}
+	w.owned = true
+	return w, nil
+}
+
+// NewWriter writes a recording with header h into f, an empty file open
+// for writing. Close ends the recording and syncs f, but leaves closing f
+// (and putting it in place) to the caller.
+func NewWriter(f *os.File, h Header) (*Writer, error) {
+	path := f.Name()
+	hdr, err := encodeHeader(h)
+	if err != nil {
+		return nil, fmt.Errorf("creating recording %s: %w", path, err)
+	}
+	if _, err := f.Write(hdr); err != nil {
 		return nil, fmt.Errorf("writing header of recording %s: %w", path, err)
 	}
 	count := &countingWriter{w: f}
@@ -88,7 +106,6 @@ func Create(path string, h Header) (*Writer, error) {
 		zstd.WithEncoderLevel(zstd.SpeedFastest),
 		zstd.WithEncoderCRC(true))
 	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("creating recording %s: starting zstd: %w", path, err)
 	}
 	w := &Writer{path: path, f: f, count: count, buf: buf, enc: enc, now: time.Now, interval: flushInterval}
@@ -252,9 +269,11 @@ func (w *Writer) Close(end End) error {
 	if err := w.f.Sync(); err != nil {
 		return w.fail(fmt.Errorf("recording %s: syncing: %w", w.path, err))
 	}
-	err = w.f.Close()
 	w.err = errClosed
-	if err != nil {
+	if !w.owned {
+		return nil
+	}
+	if err := w.f.Close(); err != nil {
 		return fmt.Errorf("recording %s: closing: %w", w.path, err)
 	}
 	syncDir(filepath.Dir(w.path))
@@ -281,6 +300,9 @@ func (w *Writer) abandon(err error) error {
 	}
 	w.err = err
 	w.enc.Close()
+	if !w.owned {
+		return err
+	}
 	if cerr := w.f.Close(); cerr != nil {
 		return errors.Join(err, fmt.Errorf("recording %s: closing: %w", w.path, cerr))
 	}
@@ -292,7 +314,9 @@ func (w *Writer) abandon(err error) error {
 func (w *Writer) fail(err error) error {
 	w.err = err
 	w.enc.Close()
-	w.f.Close()
+	if w.owned {
+		w.f.Close()
+	}
 	return err
 }
 

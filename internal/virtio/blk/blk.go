@@ -155,6 +155,11 @@ type Options struct {
 	Volatile bool
 	// Serial is the GET_ID answer (at most 20 bytes are used).
 	Serial string
+	// File, if set, is the base image already open (read-write if the
+	// disk is writable without an overlay): the caller opened it, e.g.
+	// confined to an appliance folder, and Open takes it over; the base
+	// argument then only names it.
+	File *os.File
 	// Logger receives host I/O faults (slog.Default if nil).
 	Logger *slog.Logger
 }
@@ -182,15 +187,15 @@ func Open(base string, opts Options) (*Device, error) {
 	var err error
 	switch {
 	case opts.Overlay == "":
-		img, err = openRaw(base, !opts.ReadOnly && !opts.Volatile)
+		img, err = openRaw(base, opts.File, !opts.ReadOnly && !opts.Volatile)
 	case opts.ReadOnly || opts.Volatile:
 		if _, serr := os.Stat(opts.Overlay); errors.Is(serr, os.ErrNotExist) {
-			img, err = openRaw(base, false)
+			img, err = openRaw(base, opts.File, false)
 		} else {
-			img, err = openOverlay(base, opts.Overlay, false)
+			img, err = openOverlay(base, opts.File, opts.Overlay, false)
 		}
 	default:
-		img, err = openOverlay(base, opts.Overlay, true)
+		img, err = openOverlay(base, opts.File, opts.Overlay, true)
 	}
 	if err != nil {
 		return nil, err

@@ -35,16 +35,26 @@ type rawImage struct {
 	zero []byte // zeroChunk zero bytes, allocated on first need
 }
 
-// openLocked opens path and takes a BSD lock on it: exclusive for writing,
-// shared for reading, so two Juice processes cannot write one image.
-func openLocked(path string, write bool) (*os.File, error) {
+// openLocked opens path (or takes given, the same file opened already)
+// and takes a BSD lock on it: exclusive for writing, shared for reading,
+// so two Juice processes cannot write one image.
+func openLocked(path string, given *os.File, write bool) (*os.File, error) {
 	flag, how := os.O_RDONLY, unix.LOCK_SH
 	if write {
 		flag, how = os.O_RDWR, unix.LOCK_EX
 	}
-	f, err := os.OpenFile(path, flag, 0)
-	if err != nil {
-		return nil, fmt.Errorf("blk: %w", err)
+	f := given
+	if f == nil {
+		var err error
+		if f, err = os.OpenFile(path, flag, 0); err != nil {
+			return nil, fmt.Errorf("blk: %w", err)
+		}
+	} else if write {
+		fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+		if err != nil || fl&unix.O_ACCMODE != unix.O_RDWR {
+			f.Close()
+			return nil, fmt.Errorf("blk: %s is writable but was opened read-only", path)
+		}
 	}
 	if err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB); err != nil {
 		f.Close()
@@ -53,8 +63,8 @@ func openLocked(path string, write bool) (*os.File, error) {
 	return f, nil
 }
 
-func openRaw(path string, write bool) (*rawImage, error) {
-	f, err := openLocked(path, write)
+func openRaw(path string, given *os.File, write bool) (*rawImage, error) {
+	f, err := openLocked(path, given, write)
 	if err != nil {
 		return nil, err
 	}

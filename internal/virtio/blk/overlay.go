@@ -118,8 +118,8 @@ func decodeHeader(b []byte) (overlayHeader, error) {
 
 // openOverlay opens (or, when write is set and the file is missing or
 // empty, creates) the overlay at path over the base image at basePath.
-func openOverlay(basePath, path string, write bool) (_ *overlay, err error) {
-	base, err := openLocked(basePath, false)
+func openOverlay(basePath string, given *os.File, path string, write bool) (_ *overlay, err error) {
+	base, err := openLocked(basePath, given, false)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func openOverlay(basePath, path string, write bool) (_ *overlay, err error) {
 		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 			return nil, fmt.Errorf("blk: overlay %s is in use by another process: %w", path, err)
 		}
-	} else if o.f, err = openLocked(path, false); err != nil {
+	} else if o.f, err = openLocked(path, nil, false); err != nil {
 		return nil, err
 	}
 	ost, err := o.f.Stat()
