@@ -31,7 +31,7 @@ const (
 type Writer struct {
 	path   string
 	f      *os.File
-	owned  bool // Close closes f
+	owned  bool            // Close closes f
 	count  *countingWriter // the file, counting the stream's bytes
 	buf    *bufio.Writer
 	enc    *zstd.Encoder
