@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strconv"
@@ -194,16 +195,32 @@ func parseMemory(s string) (uint64, error) {
 	return uint64(n), nil
 }
 
-func (f *runSpec) readInput(what, path string) ([]byte, error) {
+// readInput reads a file the machine loads into its RAM, of at most max
+// bytes (what does not fit is refused before it is read).
+func (f *runSpec) readInput(what, path string, max uint64) ([]byte, error) {
 	if path == "" {
 		return nil, nil
 	}
 	if b, ok := f.opened.data[path]; ok {
 		return b, nil
 	}
-	b, err := os.ReadFile(path)
+	fd, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer fd.Close()
+	st, err := fd.Stat()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", what, err)
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("%s: %s is not a regular file", what, path)
+	case uint64(st.Size()) > max:
+		return nil, fmt.Errorf("%s: %s is %s, more than the guest's %s of RAM", what, path, bytesize.Format(st.Size()), bytesize.Format(int64(max)))
+	}
+	b := make([]byte, st.Size())
+	if _, err := io.ReadFull(fd, b); err != nil {
+		return nil, fmt.Errorf("%s: reading %s: %w", what, path, err)
 	}
 	return b, nil
 }
@@ -283,16 +300,16 @@ func (f *runSpec) machineConfig() (machine.Config, error) {
 		if f.Kernel != "" || f.Initrd != "" || f.Firmware != "" {
 			return cfg, errors.New("--bare runs a program alone: drop --kernel, --initrd and --firmware")
 		}
-		cfg.Bare, err = f.readInput("bare", f.Bare)
+		cfg.Bare, err = f.readInput("bare", f.Bare, mem)
 		return cfg, err
 	}
-	if cfg.Kernel, err = f.readInput("kernel", f.Kernel); err != nil {
+	if cfg.Kernel, err = f.readInput("kernel", f.Kernel, mem); err != nil {
 		return cfg, err
 	}
-	if cfg.Initrd, err = f.readInput("initrd", f.Initrd); err != nil {
+	if cfg.Initrd, err = f.readInput("initrd", f.Initrd, mem); err != nil {
 		return cfg, err
 	}
-	if cfg.Firmware, err = f.readInput("firmware", f.Firmware); err != nil {
+	if cfg.Firmware, err = f.readInput("firmware", f.Firmware, mem); err != nil {
 		return cfg, err
 	}
 	return cfg, nil
