@@ -200,9 +200,9 @@ func Build(ctx context.Context, s *spec.Spec, opts BuildOptions) (*Result, error
 			os.RemoveAll(tmp)
 		}
 	}()
-	mode := fs.FileMode(0o755)
-	if old != nil {
-		mode = old.mode
+	mode := fs.FileMode(0o755) // or that of the folder it replaces
+	if st, err := os.Lstat(out); err == nil && st.IsDir() {
+		mode = st.Mode().Perm()
 	}
 	if err := os.Chmod(tmp, mode); err != nil {
 		return nil, err
@@ -808,7 +808,7 @@ func (b *build) write(ctx context.Context, dir string, kern []byte, ird *initram
 		if hadOne {
 			note = " (--fresh-disks: the earlier image is dropped)"
 		}
-		b.notice("disk %s: new %s ext4 image%s%s", file, bytesize.Format(d.SizeBytes), from, note)
+		b.step("disk %s: making a %s ext4 image%s", file, bytesize.Format(d.SizeBytes), from)
 		if err := diskimage.Create(ctx, filepath.Join(dir, file), opts); err != nil {
 			var tooSmall *diskimage.TooSmallError
 			if errors.As(err, &tooSmall) {
@@ -824,6 +824,7 @@ func (b *build) write(ctx context.Context, dir string, kern []byte, ird *initram
 		m.Digests[file] = sum
 		m.Disks[i].Size = size
 		b.res.Disks[i].Size = size
+		b.notice("disk %s: new %s ext4 image%s%s", file, bytesize.Format(size), from, note)
 	}
 	m.Sizes = b.sizes
 	return m, nil

@@ -32,7 +32,6 @@ type input struct {
 // oldAppliance is the earlier appliance found at the output.
 type oldAppliance struct {
 	dir   string
-	mode  fs.FileMode
 	m     *Manifest
 	files []string          // what the manifest lists that is there
 	disks map[string]string // disk name → its image's file name, if there
@@ -77,7 +76,7 @@ func checkOut(out, given string, inputs []input) (*oldAppliance, error) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	old := &oldAppliance{dir: out, mode: st.Mode().Perm(), disks: map[string]string{}}
+	old := &oldAppliance{dir: out, disks: map[string]string{}}
 	mst, err := os.Lstat(filepath.Join(out, ManifestFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
