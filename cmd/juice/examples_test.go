@@ -380,7 +380,12 @@ func TestBuildBadInput(t *testing.T) {
 		}
 	}
 	os.Remove(filepath.Join(dir, "libjuicemissing.so"))
-	x86 := "/bin/true"
+	// A host program, inside the spec's folder (the build context).
+	host, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x86 := write("true-x86", string(host))
 	for _, tc := range []struct {
 		name, spec string
 		want       []string
@@ -390,7 +395,8 @@ func TestBuildBadInput(t *testing.T) {
 		{"missing binary", "name: missing\napp:\n  binary: nothere\n", []string{"nothere"}},
 		{"missing Go folder", "name: missing\napp:\n  go: ./nofolder\n", []string{"nofolder"}},
 		{"missing file", "name: missing\napp:\n  go: " + hello + "\nfiles:\n  - {from: nofile.txt, to: /etc/nofile.txt}\n", []string{"nofile.txt"}},
-		{"wrong architecture", "name: x86\napp:\n  binary: " + x86 + "\n", []string{x86}},
+		{"wrong architecture", "name: x86\napp:\n  binary: " + x86 + "\n", []string{x86, "not riscv64"}},
+		{"outside the build context", "name: out\napp:\n  go: " + hello + "\n", []string{"app.go", hello, "outside the build context"}},
 		{"missing library", "name: needs\napp:\n  binary: needs\n", []string{"libjuicemissing.so"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

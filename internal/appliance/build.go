@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -22,16 +23,33 @@ import (
 	"github.com/juicevm/juice/internal/diskimage"
 	"github.com/juicevm/juice/internal/initramfs"
 	"github.com/juicevm/juice/internal/kernel"
+	"github.com/juicevm/juice/internal/outfile"
 	"github.com/klauspost/compress/zstd"
 )
 
 // BuildOptions configures Build.
 type BuildOptions struct {
 	// Out is the appliance folder to write. Empty means NAME.appliance in
-	// the current folder. An existing folder is replaced if it is empty or
-	// an appliance (it has a manifest.json); anything else there is an
-	// error.
+	// the current folder. An existing folder is replaced only if it is
+	// empty or holds an earlier appliance and nothing else (the files its
+	// manifest.json lists); anything else there, a symbolic link, or a
+	// folder that is or holds an input of the build (the spec, the build
+	// context, a host path of the spec) is an error.
 	Out string
+	// Context is the build context: the folder every host path of the
+	// spec must lie in, symbolic links followed (see spec.Spec.Confine).
+	// Empty means the spec's folder.
+	Context string
+	// FreshDisks makes new disk images for every disk. Without it, the
+	// disk images of an earlier appliance at Out are kept (moved into the
+	// new folder, never copied), since the guest's data lives there; and a
+	// disk of the earlier appliance that the spec no longer has is an
+	// error rather than lost.
+	FreshDisks bool
+	// Notices, if not nil, receives the lines a user must see even when
+	// not on a terminal: what became of each disk image. Nil means
+	// Progress.
+	Notices io.Writer
 	// CacheDir is the Juice cache directory. Empty means
 	// kernel.DefaultCacheDir().
 	CacheDir string
@@ -70,22 +88,43 @@ type Result struct {
 	Cached []string
 	// Libraries are the shared objects included for a dynamic app.
 	Libraries []Library
+	// Disks says what became of each disk image, in the spec's order.
+	Disks []DiskResult
+}
+
+// DiskResult is what a build did with one disk image.
+type DiskResult struct {
+	// Name is the disk's name; File its image's file name in Dir.
+	Name, File string
+	// Kept is set when the earlier appliance's image was kept.
+	Kept bool
+	// Size is the image's size in bytes.
+	Size int64
 }
 
 // build carries the state of one Build.
 type build struct {
-	s      *spec.Spec
-	opts   BuildOptions
-	log    *slog.Logger
-	res    *Result
-	sizes  Sizes
-	owners map[string]string // guest path → what put it there
+	s       *spec.Spec
+	opts    BuildOptions
+	log     *slog.Logger
+	res     *Result
+	sizes   Sizes
+	owners  map[string]string // guest path → what put it there
+	context string            // the build context, absolute
+	out     string            // the output folder, absolute, its folder's links resolved
+	tmp     string            // the new folder being written beside out
+	kept    []*keptDisk       // images taken from the earlier appliance
 }
 
 // Build builds the appliance described by s into an appliance folder:
 // manifest.json, the kernel, initrd.cpio.zst and a NAME.img per disk (see
 // docs/appliance-spec.md). The same spec and inputs give the same bytes.
 // Errors about the spec's contents name its file, line and key.
+//
+// The folder is written beside opts.Out and swapped into its place when
+// complete; a failed build leaves what was there as it was. See
+// BuildOptions for what may be replaced, and for the disk images of an
+// earlier appliance, which are kept.
 func Build(ctx context.Context, s *spec.Spec, opts BuildOptions) (*Result, error) {
 	b := &build{s: s, opts: opts, log: opts.Logger, res: &Result{}, owners: map[string]string{}}
 	if b.log == nil {
@@ -108,9 +147,21 @@ func Build(ctx context.Context, s *spec.Spec, opts BuildOptions) (*Result, error
 	if err != nil {
 		return nil, err
 	}
-	if err := checkOut(out); err != nil {
+	if err := b.setContext(); err != nil {
 		return nil, err
 	}
+	inputs, err := b.inputs()
+	if err != nil {
+		return nil, err
+	}
+	old, err := checkOut(out, b.opts.Out, inputs)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.checkOldDisks(old); err != nil {
+		return nil, err
+	}
+	b.out = realParent(out)
 	b.res.Dir = out
 
 	// Quick steps first, so that mistakes show before a kernel build.
@@ -134,24 +185,143 @@ func Build(ctx context.Context, s *spec.Spec, opts BuildOptions) (*Result, error
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return nil, fmt.Errorf("creating the appliance folder: %w", err)
 	}
+	b.out = realParent(out)
 	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-")
 	if err != nil {
 		return nil, fmt.Errorf("creating the appliance folder: %w", err)
 	}
-	defer os.RemoveAll(tmp)
-	if err := os.Chmod(tmp, 0o755); err != nil {
+	b.tmp = tmp
+	done := false
+	defer func() {
+		if !done {
+			for _, k := range b.kept {
+				k.undo()
+			}
+			os.RemoveAll(tmp)
+		}
+	}()
+	mode := fs.FileMode(0o755) // or that of the folder it replaces
+	if st, err := os.Lstat(out); err == nil && st.IsDir() {
+		mode = st.Mode().Perm()
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
 		return nil, err
 	}
-	m, err := b.write(ctx, tmp, kern, ird)
+	m, err := b.write(ctx, tmp, kern, ird, old)
 	if err != nil {
 		return nil, err
 	}
-	if err := replaceDir(tmp, out); err != nil {
+	// What is at the output must still be what it was.
+	now, err := checkOut(out, b.opts.Out, inputs)
+	if err != nil {
 		return nil, err
+	}
+	if (old == nil) != (now == nil) || old != nil && !slices.Equal(old.files, now.files) {
+		return nil, fmt.Errorf("output %s changed while the appliance was built: not replacing it", b.opts.Out)
+	}
+	if err := b.keepDisks(tmp, m, old); err != nil {
+		return nil, err
+	}
+	if err := b.writeManifest(tmp, m); err != nil {
+		return nil, err
+	}
+	_, statErr := os.Lstat(out)
+	moved, err := swapIn(tmp, out, statErr == nil)
+	if err != nil {
+		return nil, err
+	}
+	done = true
+	outfile.SyncDir(filepath.Dir(out))
+	if moved != "" && !removeOld(moved, old) {
+		b.notice("left %s: the earlier folder at %s gained files while the appliance was built", moved, b.opts.Out)
 	}
 	b.res.Manifest = m
 	b.step("wrote %s", out)
 	return b.res, nil
+}
+
+// setContext finds and checks the build context and the spec's paths in
+// it.
+func (b *build) setContext() error {
+	c := b.opts.Context
+	if c == "" {
+		c = b.s.Dir
+	}
+	c, err := filepath.Abs(c)
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(c)
+	if err != nil {
+		return fmt.Errorf("build context %s: %w", b.opts.Context, unwrapPathErr(err))
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("build context %s is not a folder", b.opts.Context)
+	}
+	b.context = c
+	return b.s.Confine(c)
+}
+
+// host returns the host path p given for key, resolved in the build
+// context.
+func (b *build) host(key, p string) (string, error) {
+	return b.s.InContext(b.context, key, p)
+}
+
+// inputs lists what the build reads, which the output may not be or hold.
+func (b *build) inputs() ([]input, error) {
+	real := func(p string) string {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return r
+		}
+		return ""
+	}
+	specFile, err := filepath.Abs(b.s.File)
+	if err != nil {
+		return nil, err
+	}
+	ins := []input{
+		{"the spec's folder", b.s.Dir, real(b.s.Dir)},
+		{"the build context", b.context, real(b.context)},
+		{"the spec file", specFile, real(specFile)},
+	}
+	for _, hp := range b.s.HostPaths() {
+		r, err := b.host(hp.Key, hp.Path)
+		if err != nil {
+			return nil, err
+		}
+		ins = append(ins, input{fmt.Sprintf("%s (%s)", hp.Key, hp.Path), filepath.Clean(b.s.Resolve(hp.Path)), r})
+	}
+	return ins, nil
+}
+
+// checkOldDisks refuses to drop, without FreshDisks, a disk image of the
+// earlier appliance that the spec no longer has.
+func (b *build) checkOldDisks(old *oldAppliance) error {
+	if old == nil || b.opts.FreshDisks {
+		return nil
+	}
+	for _, d := range old.m.Disks {
+		file, ok := old.disks[d.Name]
+		if !ok || slices.ContainsFunc(b.s.Disks, func(sd spec.Disk) bool { return sd.Name == d.Name }) {
+			continue
+		}
+		return fmt.Errorf("output %s holds %s, the image of disk %q, which the spec no longer has: replacing the folder would lose its data; move it away, or pass --fresh-disks to drop it",
+			b.opts.Out, file, d.Name)
+	}
+	return nil
+}
+
+// notice writes a line the user must see, even when not on a terminal.
+func (b *build) notice(format string, args ...any) {
+	b.log.Info(fmt.Sprintf(format, args...))
+	w := b.opts.Notices
+	if w == nil {
+		w = b.opts.Progress
+	}
+	if w != nil {
+		fmt.Fprintf(w, "juice: build: "+format+"\n", args...)
+	}
 }
 
 // step writes a progress line.
@@ -203,7 +373,10 @@ func (b *build) buildInit(ctx context.Context) ([]byte, error) {
 func (b *build) buildApp(ctx context.Context) ([]byte, []Library, error) {
 	a := b.s.App
 	if a.Go != "" {
-		dir := b.s.Resolve(a.Go)
+		dir, err := b.host("app.go", a.Go)
+		if err != nil {
+			return nil, nil, err
+		}
 		notMain := func(name string) error {
 			return b.s.Errorf("app.go", "%s holds package %s, not a main package", a.Go, name)
 		}
@@ -220,7 +393,10 @@ func (b *build) buildApp(ctx context.Context) ([]byte, []Library, error) {
 		b.step("app: go build %s%s", a.Go, b.cachedNote("app", cached))
 		return bin, nil, nil
 	}
-	p := b.s.Resolve(a.Binary)
+	p, err := b.host("app.binary", a.Binary)
+	if err != nil {
+		return nil, nil, err
+	}
 	bin, err := os.ReadFile(p)
 	if err != nil {
 		return nil, nil, b.s.Errorf("app.binary", "%s: %v", a.Binary, unwrapPathErr(err))
@@ -245,7 +421,11 @@ func (b *build) buildApp(ctx context.Context) ([]byte, []Library, error) {
 // kernel returns the kernel Image's bytes.
 func (b *build) kernel(ctx context.Context) ([]byte, error) {
 	if !b.s.IsJeOS() {
-		img, err := os.ReadFile(b.s.Resolve(b.s.Kernel.Image))
+		p, err := b.host("kernel.image", b.s.Kernel.Image)
+		if err != nil {
+			return nil, err
+		}
+		img, err := os.ReadFile(p)
 		if err != nil {
 			return nil, b.s.Errorf("kernel.image", "%s: %v", b.s.Kernel.Image, unwrapPathErr(err))
 		}
@@ -258,8 +438,12 @@ func (b *build) kernel(ctx context.Context) ([]byte, error) {
 	}
 	ko := b.opts.Kernel
 	ko.Fragments = nil
-	for _, c := range b.s.Kernel.Config {
-		ko.Fragments = append(ko.Fragments, b.s.Resolve(c))
+	for i, c := range b.s.Kernel.Config {
+		p, err := b.host(fmt.Sprintf("kernel.config[%d]", i), c)
+		if err != nil {
+			return nil, err
+		}
+		ko.Fragments = append(ko.Fragments, p)
 	}
 	ko.CacheDir = b.opts.CacheDir
 	if ko.Logger == nil {
@@ -448,17 +632,23 @@ func (b *build) etcFiles() []etcFile {
 	}
 }
 
-// addFiles adds the host file or folder of files[i].
+// addFiles adds the host file or folder of files[i]. A folder is copied
+// with what it holds, its symbolic links as links; from itself is followed
+// if it is a link (within the build context). The output folder, when it
+// lies inside, is left out.
 func (b *build) addFiles(ird *initramfs.Builder, i int, f spec.File) error {
 	key := fmt.Sprintf("files[%d]", i)
 	what := key + " (" + f.From + ")"
-	host := b.s.Resolve(f.From)
+	host, err := b.host(key+".from", f.From)
+	if err != nil {
+		return err
+	}
 	st, err := os.Stat(host)
 	if err != nil {
 		return b.s.Errorf(key+".from", "%s: %v", f.From, unwrapPathErr(err))
 	}
 	if !st.IsDir() {
-		return b.addFile(ird, key, what, host, f.To, st)
+		return b.addFile(ird, key, what, host, f.From, f.To, st)
 	}
 	if prev, ok := b.owners[f.To]; ok {
 		return b.s.Errorf(key+".to", "%s is already in the appliance (%s)", f.To, prev)
@@ -474,6 +664,14 @@ func (b *build) addFiles(ird *initramfs.Builder, i int, f spec.File) error {
 		if err != nil || rel == "." {
 			return err
 		}
+		shown := filepath.Join(f.From, rel)
+		if isOutput(b.out, p) {
+			b.step("%s: leaving out %s, the output", key, shown)
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
 		guest := path.Join(f.To, filepath.ToSlash(rel))
 		info, err := d.Info()
 		if err != nil {
@@ -482,10 +680,10 @@ func (b *build) addFiles(ird *initramfs.Builder, i int, f spec.File) error {
 		switch {
 		case d.IsDir():
 			if prev, ok := b.owners[guest]; ok {
-				return b.s.Errorf(key+".from", "%s would replace %s (%s) with a folder", filepath.Join(f.From, rel), guest, prev)
+				return b.s.Errorf(key+".from", "%s would replace %s (%s) with a folder", shown, guest, prev)
 			}
 			if err := ird.AddDir(guest, 0o755); err != nil {
-				return b.s.Errorf(key+".from", "%s: %v", filepath.Join(f.From, rel), err)
+				return b.s.Errorf(key+".from", "%s: %v", shown, err)
 			}
 		case info.Mode()&fs.ModeSymlink != 0:
 			target, err := os.Readlink(p)
@@ -496,24 +694,21 @@ func (b *build) addFiles(ird *initramfs.Builder, i int, f spec.File) error {
 				return err
 			}
 			if err := ird.AddSymlink(guest, target); err != nil {
-				return b.s.Errorf(key+".from", "%s: %v", filepath.Join(f.From, rel), err)
+				return b.s.Errorf(key+".from", "%s: %v", shown, err)
 			}
 			b.sizes.Files += int64(len(target))
 		default:
-			return b.addFile(ird, key, what, p, guest, info)
+			return b.addFile(ird, key, what, p, shown, guest, info)
 		}
 		return nil
 	})
 }
 
-// addFile adds one regular host file at a guest path.
-func (b *build) addFile(ird *initramfs.Builder, key, what, host, guest string, st fs.FileInfo) error {
-	rel := host
-	if r, err := filepath.Rel(b.s.Dir, host); err == nil && filepath.IsLocal(r) {
-		rel = "./" + r
-	}
+// addFile adds one regular host file at a guest path; shown names it in
+// messages.
+func (b *build) addFile(ird *initramfs.Builder, key, what, host, shown, guest string, st fs.FileInfo) error {
 	if !st.Mode().IsRegular() {
-		return b.s.Errorf(key+".from", "%s is a %s: only files, folders and symlinks can be copied", rel, fileKind(st.Mode()))
+		return b.s.Errorf(key+".from", "%s is a %s: only files, folders and symlinks can be copied", shown, fileKind(st.Mode()))
 	}
 	if err := b.claim(guest, what, key+".to"); err != nil {
 		return err
@@ -542,8 +737,9 @@ func fileKind(m fs.FileMode) string {
 	return "special file"
 }
 
-// write writes the appliance's files into dir and returns the manifest.
-func (b *build) write(ctx context.Context, dir string, kern []byte, ird *initramfs.Builder) (*Manifest, error) {
+// write writes the appliance's kernel, initramfs and new disk images into
+// dir and returns the manifest, to which keepDisks adds the kept images.
+func (b *build) write(ctx context.Context, dir string, kern []byte, ird *initramfs.Builder, old *oldAppliance) (*Manifest, error) {
 	s := b.s
 	m := &Manifest{
 		Format:  ManifestFormat,
@@ -587,38 +783,107 @@ func (b *build) write(ctx context.Context, dir string, kern []byte, ird *initram
 	b.sizes.Initrd = n
 	b.step("initrd: %s", bytesize.Format(n))
 
+	m.Disks = make([]ManifestDisk, len(s.Disks))
+	b.res.Disks = make([]DiskResult, len(s.Disks))
 	for i, d := range s.Disks {
 		file := d.Name + DiskSuffix
-		opts := diskimage.Options{Size: d.SizeBytes, From: s.Resolve(d.From)}
+		key := fmt.Sprintf("disks[%d]", i)
+		m.Disks[i] = ManifestDisk{Name: d.Name, File: file, Serial: d.Name}
+		b.res.Disks[i] = DiskResult{Name: d.Name, File: file}
+		_, hadOne := old.disk(d.Name)
+		if hadOne && !b.opts.FreshDisks {
+			continue // keepDisks takes it
+		}
+		opts := diskimage.Options{Size: d.SizeBytes, Exclude: []string{b.out, dir}}
 		from := ""
 		if d.From != "" {
+			p, err := b.host(key+".from", d.From)
+			if err != nil {
+				return nil, err
+			}
+			opts.From = p
 			from = " from " + d.From
 		}
-		b.step("disk %s: %s ext4%s", file, bytesize.Format(d.SizeBytes), from)
+		note := ""
+		if hadOne {
+			note = " (--fresh-disks: the earlier image is dropped)"
+		}
+		b.step("disk %s: making a %s ext4 image%s", file, bytesize.Format(d.SizeBytes), from)
 		if err := diskimage.Create(ctx, filepath.Join(dir, file), opts); err != nil {
 			var tooSmall *diskimage.TooSmallError
 			if errors.As(err, &tooSmall) {
-				return nil, s.Errorf(fmt.Sprintf("disks[%d].size", i), "%s is too small for %s: it needs about %s",
+				return nil, s.Errorf(key+".size", "%s is too small for %s: it needs about %s",
 					d.Size, d.From, bytesize.Format(tooSmall.Needed))
 			}
-			return nil, s.Errorf(fmt.Sprintf("disks[%d]", i), "%v", err)
+			return nil, s.Errorf(key, "%v", err)
 		}
-		sum, err := fileDigest(filepath.Join(dir, file))
+		sum, size, err := fileDigest(filepath.Join(dir, file))
 		if err != nil {
 			return nil, err
 		}
 		m.Digests[file] = sum
-		m.Disks = append(m.Disks, ManifestDisk{Name: d.Name, File: file, Serial: d.Name})
+		m.Disks[i].Size = size
+		b.res.Disks[i].Size = size
+		b.notice("disk %s: new %s ext4 image%s%s", file, bytesize.Format(size), from, note)
 	}
 	m.Sizes = b.sizes
+	return m, nil
+}
+
+// keepDisks moves the earlier appliance's images of the spec's disks into
+// dir (unless FreshDisks) and records their digests and sizes in m.
+func (b *build) keepDisks(dir string, m *Manifest, old *oldAppliance) error {
+	if b.opts.FreshDisks {
+		return nil
+	}
+	for i, d := range b.s.Disks {
+		oldFile, ok := old.disk(d.Name)
+		if !ok {
+			continue
+		}
+		file := m.Disks[i].File
+		k, err := keep(filepath.Join(old.dir, oldFile), filepath.Join(dir, file))
+		if err != nil {
+			return err
+		}
+		b.kept = append(b.kept, k)
+		sum, size, err := fileDigest(k.to)
+		if err != nil {
+			return err
+		}
+		m.Digests[file] = sum
+		m.Disks[i].Size = size
+		b.res.Disks[i].Size, b.res.Disks[i].Kept = size, true
+		var notes []string
+		if size != d.SizeBytes {
+			have, want := bytesize.Format(size), d.Size
+			if have == bytesize.Format(d.SizeBytes) {
+				have, want = fmt.Sprintf("%d bytes", size), fmt.Sprintf("%d", d.SizeBytes)
+			}
+			notes = append(notes, fmt.Sprintf("it is %s, not the %s of disks[%d].size", have, want, i))
+		}
+		if d.From != "" {
+			notes = append(notes, fmt.Sprintf("disks[%d].from fills new images only", i))
+		}
+		note := ""
+		if len(notes) > 0 {
+			note = "; " + strings.Join(notes, "; ")
+		}
+		b.notice("disk %s: kept the existing image (its data stays; --fresh-disks makes a new one)%s", file, note)
+	}
+	return nil
+}
+
+// writeManifest writes m into dir.
+func (b *build) writeManifest(dir string, m *Manifest) error {
 	data, err := marshalJSON(m)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, ManifestFile), data, 0o644); err != nil {
-		return nil, err
+		return err
 	}
-	return m, nil
+	return nil
 }
 
 // digest is "sha256:HEX" of data.
@@ -627,63 +892,19 @@ func digest(data []byte) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// fileDigest is "sha256:HEX" of a file's contents.
-func fileDigest(p string) (string, error) {
+// fileDigest is "sha256:HEX" of a file's contents, and its size.
+func fileDigest(p string) (string, int64, error) {
 	f, err := os.Open(p)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// checkOut checks that the appliance folder out may be written: it does
-// not exist, or is an empty folder or an earlier appliance.
-func checkOut(out string) error {
-	st, err := os.Lstat(out)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
+	n, err := io.Copy(h, f)
 	if err != nil {
-		return err
+		return "", 0, fmt.Errorf("reading %s: %w", p, err)
 	}
-	if !st.IsDir() {
-		return fmt.Errorf("output %s exists and is not a folder", out)
-	}
-	entries, err := os.ReadDir(out)
-	if err != nil {
-		return err
-	}
-	if len(entries) == 0 {
-		return nil
-	}
-	if _, err := os.Stat(filepath.Join(out, ManifestFile)); err != nil {
-		return fmt.Errorf("output %s exists and is not an appliance folder (it has no %s): remove it or choose another with -o", out, ManifestFile)
-	}
-	return nil
-}
-
-// replaceDir moves the folder tmp to out, replacing out if it exists.
-func replaceDir(tmp, out string) error {
-	if _, err := os.Lstat(out); err == nil {
-		old := tmp + "-old"
-		if err := os.Rename(out, old); err != nil {
-			return fmt.Errorf("replacing %s: %w", out, err)
-		}
-		if err := os.Rename(tmp, out); err != nil {
-			os.Rename(old, out)
-			return fmt.Errorf("replacing %s: %w", out, err)
-		}
-		return os.RemoveAll(old)
-	}
-	if err := os.Rename(tmp, out); err != nil {
-		return fmt.Errorf("writing %s: %w", out, err)
-	}
-	return nil
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 // FormatSizes formats the size breakdown, a line per part, for people.

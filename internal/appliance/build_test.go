@@ -212,12 +212,12 @@ on_exit: restart
 		m.CPUs != 2 || m.Memory != "512M" || m.Network.Mode != "user" || !reflect.DeepEqual(m.Network.Forwards, []string{"tcp:127.0.0.1:8080-:80"}) {
 		t.Errorf("manifest: %+v", m)
 	}
-	wantDisks := []ManifestDisk{{"data", "data.img", "data"}, {"scratch", "scratch.img", "scratch"}}
+	wantDisks := []ManifestDisk{{"data", "data.img", "data", 8 << 20}, {"scratch", "scratch.img", "scratch", 2 << 20}}
 	if !reflect.DeepEqual(m.Disks, wantDisks) {
 		t.Errorf("disks: %+v", m.Disks)
 	}
 	for _, f := range []string{"kernel", "initrd.cpio.zst", "data.img", "scratch.img"} {
-		if got, _ := fileDigest(filepath.Join(out1, f)); m.Digests[f] != got {
+		if got, _, _ := fileDigest(filepath.Join(out1, f)); m.Digests[f] != got {
 			t.Errorf("digest of %s: manifest %s, file %s", f, m.Digests[f], got)
 		}
 	}

@@ -59,7 +59,8 @@ type Manifest struct {
 	// (/dev/vda, /dev/vdb, ...).
 	Disks []ManifestDisk `json:"disks"`
 	// Digests maps "kernel", "initrd.cpio.zst" and each disk's file name to
-	// "sha256:HEX" of its contents as built.
+	// "sha256:HEX" of its contents as built (for a disk image kept from an
+	// earlier build, as it was then).
 	Digests map[string]string `json:"digests"`
 	// Sizes is the size breakdown in bytes.
 	Sizes Sizes `json:"sizes"`
@@ -82,6 +83,9 @@ type ManifestDisk struct {
 	File string `json:"file"`
 	// Serial is the virtio-blk serial to give it (the name).
 	Serial string `json:"serial"`
+	// Size is the image's size in bytes: the spec's, or for an image kept
+	// from an earlier build, its own.
+	Size int64 `json:"size"`
 }
 
 // Sizes is an appliance's size breakdown, in bytes. Kernel and Initrd are

@@ -19,7 +19,9 @@
 //     copies owners and times (including the unsettable ctime) from the host.
 //
 // The image is written to a temporary file beside FILE and renamed into
-// place only when it is complete, so FILE is never left half-written.
+// place only when it is complete, so FILE is never left half-written. FILE
+// may lie inside the source folder: the image and its temporary files are
+// left out of the file system, so that two runs give the same bytes.
 package diskimage
 
 import (
@@ -40,6 +42,7 @@ import (
 	"syscall"
 
 	"github.com/juicevm/juice/internal/bytesize"
+	"github.com/juicevm/juice/internal/outfile"
 )
 
 const (
@@ -139,6 +142,11 @@ type Options struct {
 	// Force replaces an existing image file instead of failing with
 	// ErrExists.
 	Force bool
+	// Exclude names host paths to leave out of the file system where they
+	// lie under From: each, with all it holds if it is a folder, and the
+	// temporary files written beside it (see outfile.IsTemp). The image
+	// being made, and its temporary files, are always left out.
+	Exclude []string
 	// Progress, if not nil, receives a few human-readable lines about
 	// what Create is doing.
 	Progress io.Writer
@@ -220,6 +228,12 @@ func (o Options) validate() error {
 // with the contents of opts.From if set. Equal options and equal folder
 // contents give byte-identical images. On failure nothing is left at path
 // (an existing file there is untouched) and no temporary file remains.
+//
+// path may lie inside opts.From: the image, and the temporary files it is
+// written as, are left out of the file system (as are opts.Exclude). It
+// may not be a symbolic link, a folder (opts.From itself or one holding
+// it) or anything but a regular file, and an existing file is replaced
+// only with opts.Force.
 func Create(ctx context.Context, path string, opts Options) error {
 	if err := create(ctx, path, opts); err != nil {
 		return fmt.Errorf("creating disk image %s: %w", path, err)
@@ -232,17 +246,7 @@ func create(ctx context.Context, path string, opts Options) error {
 	if err := opts.validate(); err != nil {
 		return err
 	}
-	if st, err := os.Lstat(path); err == nil {
-		if st.IsDir() {
-			return fmt.Errorf("%s is a directory", path)
-		}
-		if !opts.Force {
-			return fmt.Errorf("%w (use --force to replace it)", ErrExists)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	var tree treeStats
+	var from string // opts.From, absolute, with symbolic links resolved
 	if opts.From != "" {
 		st, err := os.Stat(opts.From)
 		if err != nil {
@@ -251,56 +255,171 @@ func create(ctx context.Context, path string, opts Options) error {
 		if !st.IsDir() {
 			return fmt.Errorf("--from %s: %w", opts.From, ErrNotDir)
 		}
-		if tree, err = scanTree(ctx, opts.From); err != nil {
-			return fmt.Errorf("--from %s: %w", opts.From, err)
+		if from, err = realPath(opts.From); err != nil {
+			return fmt.Errorf("--from: %w", err)
 		}
+	}
+	out, err := checkOutput(path, opts, from)
+	if err != nil {
+		return err
 	}
 	t, err := findTools()
 	if err != nil {
 		return err
+	}
+
+	f, err := outfile.Create(path, outfile.Options{Perm: 0o644, NoReplace: !opts.Force})
+	if err != nil {
+		return fmt.Errorf("cannot write in %s: %w", filepath.Dir(path), unwrapPath(err))
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			f.Abort()
+		}
+	}()
+	tmpName := f.Name()
+	if err := f.Truncate(opts.Size); err != nil {
+		return fmt.Errorf("sizing %s: %w", tmpName, err)
+	}
+
+	// What the file system must not hold: this image, its temporary
+	// files, and what the caller names.
+	excluded := []string{out}
+	for _, e := range opts.Exclude {
+		if r, err := realParent(e); err == nil {
+			excluded = append(excluded, r)
+		}
+	}
+	skip := func(p string) bool {
+		for _, e := range excluded {
+			if p == e || outfile.IsTemp(e, p) {
+				return true
+			}
+		}
+		return false
+	}
+	var tree treeStats
+	src := from
+	if from != "" {
+		var skipped bool
+		if tree, skipped, err = scanTree(ctx, from, skip); err != nil {
+			return fmt.Errorf("--from %s: %w", opts.From, err)
+		}
+		if skipped {
+			// mke2fs -d copies a whole folder: give it one without what
+			// is left out.
+			stage, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-stage-")
+			if err != nil {
+				return fmt.Errorf("--from %s: %w", opts.From, err)
+			}
+			defer removeStage(stage)
+			if err := stageTree(ctx, from, stage, skip); err != nil {
+				return fmt.Errorf("--from %s: %w", opts.From, err)
+			}
+			src = stage
+		}
 	}
 	fsUUID, seed := deriveIDs(opts, tree)
 	if opts.UUID != "" {
 		fsUUID = strings.ToLower(opts.UUID)
 	}
 
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("cannot write in %s: %w", dir, err)
-	}
-	tmpName := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmpName)
-		}
-	}()
-	if err := tmp.Truncate(opts.Size); err != nil {
-		return fmt.Errorf("sizing %s: %w", tmpName, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", tmpName, err)
-	}
-
 	progressf(opts, "creating a %s ext4 image (UUID %s)", bytesize.Format(opts.Size), fsUUID)
 	if opts.From != "" {
 		progressf(opts, "copying %s: %d files and directories, %s", opts.From, tree.inodes, bytesize.Format(tree.bytes))
 	}
-	if err := runMke2fs(ctx, t, tmpName, opts, fsUUID, seed, tree); err != nil {
+	if err := runMke2fs(ctx, t, tmpName, src, opts, fsUUID, seed, tree); err != nil {
 		return err
 	}
 	progressf(opts, "normalising owners and times")
 	if err := normalise(ctx, t, tmpName); err != nil {
 		return err
 	}
-	if err := finish(tmpName, path, opts.Force); err != nil {
-		return err
+	committed = true
+	if err := f.Commit(); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%w (use --force to replace it)", ErrExists)
+		}
+		return fmt.Errorf("moving the image into place: %w", err)
 	}
-	ok = true
 	progressf(opts, "wrote %s", path)
 	return nil
+}
+
+// checkOutput checks that the image may be written at path and returns
+// the path with its folder's symbolic links resolved. from is Options.From
+// resolved ("" for none).
+func checkOutput(path string, opts Options, from string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return "", err
+	case st.Mode()&fs.ModeSymlink != 0:
+		return "", fmt.Errorf("%s is a symbolic link: not writing through it (name the file itself)", path)
+	case st.IsDir():
+		if from != "" {
+			if r, err := realPath(path); err == nil && within(from, r) {
+				if r == from {
+					return "", fmt.Errorf("%s is a directory: the --from folder itself (name an image file)", path)
+				}
+				return "", fmt.Errorf("%s is a directory holding the --from folder %s (name an image file)", path, from)
+			}
+		}
+		return "", fmt.Errorf("%s is a directory", path)
+	case !st.Mode().IsRegular():
+		return "", fmt.Errorf("%s exists and is not a regular file", path)
+	case !opts.Force:
+		return "", fmt.Errorf("%w (use --force to replace it)", ErrExists)
+	}
+	real, err := realParent(abs)
+	if err != nil {
+		return "", fmt.Errorf("cannot write in %s: %w", filepath.Dir(path), unwrapPath(err))
+	}
+	return real, nil
+}
+
+// realParent is p absolute, with the symbolic links of its folder
+// resolved (p itself may be one, or not exist).
+func realParent(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	dir, err := realPath(filepath.Dir(abs))
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, filepath.Base(abs)), nil
+}
+
+// realPath is p absolute, with symbolic links resolved.
+func realPath(p string) (string, error) {
+	r, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Abs(r)
+}
+
+// within reports whether p is dir or lies under it (both clean and
+// absolute).
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && (rel == "." || filepath.IsLocal(rel))
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // progressf writes one progress line if anyone listens.
@@ -310,8 +429,9 @@ func progressf(opts Options, format string, args ...any) {
 	}
 }
 
-// runMke2fs makes the file system in img.
-func runMke2fs(ctx context.Context, t tools, img string, opts Options, fsUUID, seed string, tree treeStats) error {
+// runMke2fs makes the file system in img, filled from the folder src if
+// it is not empty.
+func runMke2fs(ctx context.Context, t tools, img, src string, opts Options, fsUUID, seed string, tree treeStats) error {
 	confDir, err := os.MkdirTemp("", "juice-mke2fs-")
 	if err != nil {
 		return fmt.Errorf("mke2fs configuration: %w", err)
@@ -329,8 +449,8 @@ func runMke2fs(ctx context.Context, t tools, img string, opts Options, fsUUID, s
 	if opts.Label != "" {
 		args = append(args, "-L", opts.Label)
 	}
-	if opts.From != "" {
-		args = append(args, "-d", opts.From)
+	if src != "" {
+		args = append(args, "-d", src)
 	}
 	args = append(args, img)
 	cmd := exec.CommandContext(ctx, t.mke2fs, args...)
@@ -368,51 +488,6 @@ func looksLikeNoSpace(msg string) bool {
 		}
 	}
 	return false
-}
-
-// finish makes the complete temporary image visible at path: renamed over
-// an existing file when force is set, otherwise linked so that a file that
-// appeared meanwhile is not replaced.
-func finish(tmp, path string, force bool) error {
-	f, err := os.OpenFile(tmp, os.O_RDWR, 0)
-	if err != nil {
-		return fmt.Errorf("syncing %s: %w", tmp, err)
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err != nil {
-		return fmt.Errorf("syncing %s: %w", tmp, err)
-	}
-	if force {
-		if err := os.Rename(tmp, path); err != nil {
-			return fmt.Errorf("moving the image into place: %w", err)
-		}
-	} else {
-		if err := os.Link(tmp, path); err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("%w (use --force to replace it)", ErrExists)
-			}
-			// Hard links may be unsupported; fall back to a rename.
-			if _, serr := os.Lstat(path); serr == nil {
-				return fmt.Errorf("%w (use --force to replace it)", ErrExists)
-			}
-			if err := os.Rename(tmp, path); err != nil {
-				return fmt.Errorf("moving the image into place: %w", err)
-			}
-		} else {
-			os.Remove(tmp)
-		}
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync() // best effort: make the rename durable
-		d.Close()
-	}
-	return nil
 }
 
 // treeStats describes a source folder.
@@ -486,9 +561,12 @@ func blocksFor(n int64) int64 {
 }
 
 // scanTree walks root the way mke2fs -d does (entries in byte order,
-// symlinks not followed) and returns its statistics and content hash.
-func scanTree(ctx context.Context, root string) (treeStats, error) {
+// symlinks not followed) and returns its statistics and content hash,
+// leaving out what skip is true of (with all a skipped folder holds); it
+// also reports whether it skipped anything.
+func scanTree(ctx context.Context, root string, skip func(string) bool) (treeStats, bool, error) {
 	var st treeStats
+	skipped := false
 	h := sha256.New()
 	type inodeKey struct{ dev, ino uint64 }
 	links := map[inodeKey]int{}
@@ -509,6 +587,13 @@ func scanTree(ctx context.Context, root string) (treeStats, error) {
 		rel, err := filepath.Rel(root, p)
 		if err != nil {
 			return err
+		}
+		if rel != "." && skip(p) {
+			skipped = true
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
 		}
 		info, err := d.Info()
 		if err != nil {
@@ -571,13 +656,121 @@ func scanTree(ctx context.Context, root string) (treeStats, error) {
 		return nil
 	})
 	if err != nil {
-		return st, err
+		return st, skipped, err
 	}
 	for _, n := range dirEntries {
 		st.dataBlocks += max(1, (n+BlockSize-1)/BlockSize)
 	}
 	copy(st.sum[:], h.Sum(nil))
-	return st, nil
+	return st, skipped, nil
+}
+
+// stageTree fills the new, empty folder stage with the tree at root less
+// what skip is true of, for mke2fs -d: files (of every kind but folders
+// and symbolic links) as hard links to the originals, so that nothing is
+// copied and mke2fs reads the same contents and modes; folders and
+// symbolic links made anew with the same modes and targets. A regular file
+// that cannot be linked (on another file system, or not the user's under
+// fs.protected_hardlinks) is copied. mke2fs gives the result the same
+// inodes, in the same order, as the tree itself would get without what is
+// left out.
+func stageTree(ctx context.Context, root, stage string, skip func(string) bool) error {
+	type dirMode struct {
+		path string
+		mode fs.FileMode
+	}
+	var dirs []dirMode
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		if rel != "." && skip(p) {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(stage, rel)
+		switch {
+		case d.IsDir():
+			if rel != "." {
+				if err := os.Mkdir(dst, 0o700); err != nil {
+					return err
+				}
+			}
+			dirs = append(dirs, dirMode{dst, info.Mode()})
+		case info.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(target, dst)
+		default:
+			if err := os.Link(p, dst); err != nil {
+				if !info.Mode().IsRegular() {
+					return fmt.Errorf("%s: %w", p, err)
+				}
+				return copyFile(p, dst, info.Mode())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Deepest first, so that a folder without write permission is made so
+	// after what it holds.
+	for i := len(dirs) - 1; i >= 0; i-- {
+		m := dirs[i].mode & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+		if err := os.Chmod(dirs[i].path, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyFile copies the regular file src to the new file dst with mode.
+func copyFile(src, dst string, mode fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copying %s: %w", src, err)
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Chmod(dst, mode&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
+}
+
+// removeStage removes a folder stageTree filled (only links, copies and
+// folders of its own), making its folders writable first.
+func removeStage(stage string) {
+	filepath.WalkDir(stage, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o700)
+		}
+		return nil
+	})
+	os.RemoveAll(stage)
 }
 
 // deriveIDs returns the file system UUID and the directory hash seed (also

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -438,4 +439,92 @@ func TestCreateErrors(t *testing.T) {
 		t.Errorf("cancelled Create: %v", err)
 	}
 	noTempFiles(t, dir)
+}
+
+// TestCreateInsideFrom makes images inside the folder they are made from:
+// the image, its temporary files (one left by an interrupted run too) and
+// what Exclude names are left out, so that every run gives the bytes of an
+// image of the folder without them.
+func TestCreateInsideFrom(t *testing.T) {
+	needTools(t)
+	ctx := context.Background()
+	clean, src := t.TempDir(), t.TempDir()
+	makeTree(t, clean, testTree, time.Unix(1e9, 0))
+	makeTree(t, src, testTree, time.Unix(2e9, 0))
+	want := filepath.Join(t.TempDir(), "want.img")
+	opts := Options{Size: 12 * bytesize.MiB, From: clean}
+	if err := Create(ctx, want, opts); err != nil {
+		t.Fatal(err)
+	}
+	wantData, err := os.ReadFile(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A leftover temporary file of an interrupted run, and a folder the
+	// caller excludes.
+	img := filepath.Join(src, "deep", "out.img")
+	if err := os.WriteFile(filepath.Join(src, "deep", ".out.img.tmp-123"), []byte("left over"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	makeTree(t, src, []testFile{{path: "appliance", mode: os.ModeDir | 0o755}, {path: "appliance/kernel", data: "k", mode: 0o644}}, time.Unix(3e9, 0))
+	opts = Options{Size: 12 * bytesize.MiB, From: src, Exclude: []string{filepath.Join(src, "appliance")}}
+	for run := range 2 {
+		if err := Create(ctx, img, opts); err != nil {
+			t.Fatalf("run %d: %v", run+1, err)
+		}
+		got, err := os.ReadFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, wantData) {
+			t.Fatalf("run %d: the image of a folder holding it differs from the image of the folder without it", run+1)
+		}
+		opts.Force = true // the second run replaces the first's image
+	}
+	ents, err := os.ReadDir(filepath.Join(src, "deep"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != ".out.img.tmp-123 er longlink out.img" {
+		t.Errorf("the folder holds %q afterwards", names)
+	}
+	// The source is unchanged: its files still have one link.
+	st, err := os.Stat(filepath.Join(src, "hello.txt"))
+	if err != nil || st.Sys().(*syscall.Stat_t).Nlink != 2 { // hello.txt and hard
+		t.Errorf("hello.txt: %v, %d links", err, st.Sys().(*syscall.Stat_t).Nlink)
+	}
+}
+
+// TestCreateRefusesItsSourceAndLinks checks the outputs Create refuses.
+func TestCreateRefusesItsSourceAndLinks(t *testing.T) {
+	needTools(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	makeTree(t, src, testTree, time.Unix(1e9, 0))
+	target := filepath.Join(dir, "target.img")
+	os.WriteFile(target, []byte("keep"), 0o644)
+	os.Symlink(target, filepath.Join(dir, "link.img"))
+	os.Symlink(src, filepath.Join(dir, "srclink"))
+	for _, c := range []struct{ path, want string }{
+		{src, "the --from folder itself"},
+		{dir, "holding the --from folder"},
+		{filepath.Join(dir, "link.img"), "symbolic link"},
+		{filepath.Join(dir, "srclink"), "symbolic link"},
+	} {
+		err := Create(ctx, c.path, Options{Size: 4 * bytesize.MiB, From: src, Force: true})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Create(%s): %v, want %q", c.path, err, c.want)
+		}
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep" {
+		t.Errorf("the link's target changed: %q", b)
+	}
+	noTempFiles(t, dir)
+	noTempFiles(t, src)
 }

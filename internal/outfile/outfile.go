@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -86,17 +87,40 @@ type Options struct {
 	// easy to find and use. It is created exclusively and locked while it
 	// is written; one left by an earlier run is refused, not replaced.
 	Partial bool
+	// NoReplace makes Commit fail, with an error wrapping fs.ErrExist,
+	// rather than replace a file that is at the final name by then (one
+	// that was there before Create, or appeared while the file was
+	// written). The temporary file is removed.
+	NoReplace bool
 }
 
 // File is an output being written beside its final name.
 type File struct {
 	*os.File
-	path string // the final name
-	done bool
+	path      string // the final name
+	done      bool
+	noReplace bool
 }
 
 // PartialPath is the name under which a Partial output at path is written.
 func PartialPath(path string) string { return path + ".partial" }
+
+// tempPrefix starts the name of the temporary files Create makes for path.
+func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp-" }
+
+// IsTemp reports whether p names a temporary file of the output path, as
+// Create makes them (".NAME.tmp-*" beside it, or PartialPath(path)): a
+// command that reads a folder holding its own output must leave these
+// out, with the output itself. Other writers that stage an output beside
+// its final name (such as juice build's appliance folders) use the same
+// names. Paths are compared as given, after filepath.Clean.
+func IsTemp(path, p string) bool {
+	path, p = filepath.Clean(path), filepath.Clean(p)
+	if p == PartialPath(path) {
+		return true
+	}
+	return filepath.Dir(p) == filepath.Dir(path) && strings.HasPrefix(filepath.Base(p), tempPrefix(path))
+}
 
 // Create checks path as Check does and creates the file that will become
 // it: in the same folder, so that Commit's rename is atomic.
@@ -109,7 +133,7 @@ func Create(path string, o Options) (*File, error) {
 		perm = 0o644
 	}
 	if !o.Partial {
-		f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+		f, err := os.CreateTemp(filepath.Dir(path), tempPrefix(path)+"*")
 		if err != nil {
 			return nil, fmt.Errorf("creating %s: %w", path, unwrap(err))
 		}
@@ -118,7 +142,7 @@ func Create(path string, o Options) (*File, error) {
 			os.Remove(f.Name())
 			return nil, err
 		}
-		return &File{File: f, path: path}, nil
+		return &File{File: f, path: path, noReplace: o.NoReplace}, nil
 	}
 	p := PartialPath(path)
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
@@ -136,7 +160,7 @@ func Create(path string, o Options) (*File, error) {
 		os.Remove(p)
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
-	return &File{File: f, path: path}, nil
+	return &File{File: f, path: path, noReplace: o.NoReplace}, nil
 }
 
 // held reports whether another process holds the lock of the partial file
@@ -157,7 +181,7 @@ func held(p string) bool {
 func (f *File) Path() string { return f.path }
 
 // Commit syncs and closes the file and renames it into place, replacing
-// what was there.
+// what was there (unless Options.NoReplace was set).
 func (f *File) Commit() error {
 	if f.done {
 		return errors.New("outfile: committed or aborted already")
@@ -179,11 +203,48 @@ func (f *File) Commit() error {
 		os.Remove(tmp)
 		return fmt.Errorf("%s changed into something other than a file while it was written: left as it is", f.path)
 	}
+	if f.noReplace {
+		if err := linkNoReplace(tmp, f.path); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+		SyncDir(filepath.Dir(f.path))
+		return nil
+	}
 	if err := os.Rename(tmp, f.path); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("writing %s: %w", f.path, err)
 	}
 	SyncDir(filepath.Dir(f.path))
+	return nil
+}
+
+// linkNoReplace gives the file tmp the name path unless something has
+// that name: atomically by renameat2(RENAME_NOREPLACE), else by a hard
+// link, else (a file system with neither) by a rename after a check.
+func linkNoReplace(tmp, path string) error {
+	exists := fmt.Errorf("%s exists: %w", path, fs.ErrExist)
+	err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_NOREPLACE)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.EEXIST):
+		return exists
+	case !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS):
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Link(tmp, path); err == nil {
+		os.Remove(tmp)
+		return nil
+	} else if errors.Is(err, fs.ErrExist) {
+		return exists
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return exists
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
 	return nil
 }
 

@@ -1,6 +1,8 @@
 package outfile
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,5 +86,54 @@ func TestPartialIsRefusedWhenLeftOver(t *testing.T) {
 	}
 	if _, err := os.Stat(PartialPath(p)); !os.IsNotExist(err) {
 		t.Fatalf("partial file remains: %v", err)
+	}
+}
+
+func TestNoReplaceKeepsAFileThatAppeared(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "disk.img")
+	f, err := Create(p, Options{NoReplace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("new")
+	os.WriteFile(p, []byte("appeared"), 0o644)
+	if err := f.Commit(); err == nil || !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("Commit over a file that appeared: %v", err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "appeared" {
+		t.Fatalf("the file that appeared was replaced: %q", b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("left behind: %v", ents)
+	}
+	os.Remove(p)
+	if err := WriteFile(p, []byte("new"), Options{NoReplace: true}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "new" {
+		t.Fatalf("after WriteFile: %q", b)
+	}
+}
+
+func TestIsTemp(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "out.img")
+	f, err := Create(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Abort()
+	for q, want := range map[string]bool{
+		f.Name():                             true,
+		PartialPath(p):                       true,
+		filepath.Join(dir, ".out.img.tmp-x"): true,
+		p:                                    false,
+		filepath.Join(dir, ".other.tmp-x"):   false,
+		filepath.Join(dir, "sub", ".out.img.tmp-x"): false,
+	} {
+		if got := IsTemp(p, q); got != want {
+			t.Errorf("IsTemp(%s, %s) = %v, want %v", p, q, got, want)
+		}
 	}
 }
