@@ -17,7 +17,7 @@ import (
 // a tiny kernel Image (powering off with the status its code gives), an
 // initrd, a disk and manifest.json. edit may change the manifest before it
 // is written.
-func fakeAppliance(t *testing.T, kernel []byte, edit func(m map[string]any)) string {
+func fakeAppliance(t testing.TB, kernel []byte, edit func(m map[string]any)) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "fake.appliance")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -218,4 +218,25 @@ func TestApplianceBadInput(t *testing.T) {
 	if _, errs, code := runJuice(t, "run", t.TempDir(), t.TempDir()); code != exitError || !strings.Contains(errs, "arg") {
 		t.Fatalf("two appliances: status %d\n%s", code, errs)
 	}
+}
+
+// FuzzApplianceManifest loads appliance folders whose manifest.json is
+// arbitrary bytes (appliance folders are untrusted input): the result is
+// an appliance or an error, never a panic.
+func FuzzApplianceManifest(f *testing.F) {
+	dir := fakeAppliance(f, image(), nil)
+	good, _ := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	f.Add(good)
+	f.Add([]byte(`{"format": 1, "name": "x", "kernel": "../../etc/passwd"}`))
+	f.Add([]byte(`{"format": 1, "name": "x", "kernel": "kernel", "disks": [{"name": "d", "file": "/etc/shadow"}]}`))
+	f.Add([]byte(`{"format": 1, "memory": "64MB", "cpus": -1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(filepath.Join(dir, "manifest.json"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		a, err := loadAppliance(dir)
+		if err == nil {
+			a.root.Close()
+		}
+	})
 }

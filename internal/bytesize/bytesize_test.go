@@ -39,3 +39,21 @@ func TestStringRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"64M", "1G", "512B", "4KiB", "64MB", "1000", "", "99999999999999999999T"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := Parse(s)
+		if err != nil {
+			return
+		}
+		if n < 0 {
+			t.Fatalf("Parse(%q) = %d", s, n)
+		}
+		if back, err := Parse(String(n)); err != nil || back != n {
+			t.Fatalf("Parse(String(%d)) = %d, %v", n, back, err)
+		}
+	})
+}
