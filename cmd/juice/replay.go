@@ -176,7 +176,7 @@ func newReplayCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "with --until, print the harts' state as JSON")
 	cmd.Flags().Uint64Var(&opts.checkpointEvery, "checkpoint-every", 10_000_000, "while replaying, save the machine's state every `N` instructions in FILE.jrr.ckpt, from which --until starts (0: none)")
 	cmd.Flags().BoolVar(&opts.noCheckpoints, "no-checkpoints", false, "with --until, replay from the start even if FILE.jrr.ckpt has a state to start from")
-	cmd.Flags().StringVar(&gdbAddr, "gdb", "", "serve the gdb remote protocol on `ADDR` (host:port) and let gdb run the replay, backwards too")
+	cmd.Flags().StringVar(&gdbAddr, "gdb", "", "serve the gdb remote protocol on `ADDR` and let gdb run the replay, backwards too; PORT or :PORT listens on 127.0.0.1 only, HOST:PORT (e.g. 0.0.0.0:1234) where written")
 	return cmd
 }
 
