@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -103,4 +105,114 @@ func TestReplayGDBListensOnLoopback(t *testing.T) {
 		_, stderr, code := runJuice(t, "replay", rec, "--gdb", bad)
 		oneLine125(t, stderr, code, "--gdb")
 	}
+}
+
+// spinImage is a kernel that loops until juice is stopped.
+func spinImage() []byte { return image(0x0000006f) }
+
+// waitForFile waits until path exists.
+func waitForFile(t *testing.T, path string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Lstat(path); err == nil {
+			return
+		}
+	}
+	t.Fatalf("%s did not appear", path)
+}
+
+// TestVsockSocketFile checks what juice run --vsock PATH does with what is
+// at PATH: a stale socket (its listener gone) is replaced, and the socket
+// juice made is removed when it ends; a socket another process listens
+// on, or a file that is not a socket, is refused and left alone; and a
+// socket that replaced juice's while it ran is not removed.
+func TestVsockSocketFile(t *testing.T) {
+	kernel := writeTemp(t, "Image", image())
+	dir := t.TempDir()
+
+	t.Run("stale socket", func(t *testing.T) {
+		path := filepath.Join(dir, "stale.sock")
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln.(*net.UnixListener).SetUnlinkOnClose(false)
+		ln.Close() // as a process that was killed leaves it
+		if _, err := os.Lstat(path); err != nil {
+			t.Fatal(err)
+		}
+		_, stderr, code := runJuice(t, "run", "--kernel", kernel, "--vsock", path)
+		if code != 0 {
+			t.Fatalf("status %d: %s", code, stderr)
+		}
+		if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("juice left its socket behind: %v", err)
+		}
+	})
+
+	t.Run("socket in use", func(t *testing.T) {
+		path := filepath.Join(dir, "busy.sock")
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		_, stderr, code := runJuice(t, "run", "--kernel", kernel, "--vsock", path)
+		oneLine125(t, stderr, code, path+" is in use by another process")
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatalf("the other process's socket is gone: %v", err)
+		}
+		c.Close()
+	})
+
+	t.Run("not a socket", func(t *testing.T) {
+		path := filepath.Join(dir, "notes.txt")
+		if err := os.WriteFile(path, []byte("keep me"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, stderr, code := runJuice(t, "run", "--kernel", kernel, "--vsock", path)
+		oneLine125(t, stderr, code, "not a socket")
+		if b, err := os.ReadFile(path); err != nil || string(b) != "keep me" {
+			t.Fatalf("the file was touched: %q, %v", b, err)
+		}
+	})
+
+	t.Run("socket replaced while running", func(t *testing.T) {
+		path := filepath.Join(dir, "replaced.sock")
+		cmd := exec.Command(juice(t), "run", "--kernel", writeTemp(t, "Spin", spinImage()), "--vsock", path)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Process.Kill()
+		waitForFile(t, path)
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		cmd.Process.Signal(os.Interrupt)
+		err = cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitCanceled {
+			t.Fatalf("juice: %v, want status %d; stderr: %s", err, exitCanceled, stderr.String())
+		}
+		if fi, err := os.Lstat(path); err != nil || fi.Mode().Type() != os.ModeSocket {
+			t.Fatalf("juice removed the socket that replaced its own: %v", err)
+		}
+	})
 }

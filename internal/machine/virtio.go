@@ -142,13 +142,14 @@ func (m *Machine) addDevices() error {
 		m.in.wakeOn(dev.Wake())
 	}
 	if v := m.cfg.Vsock; v != nil {
+		// The vsock package's errors say "vsock:" already.
 		host, err := m.vsockHost(v)
 		if err != nil {
-			return fmt.Errorf("vsock: %w", err)
+			return err
 		}
 		dev, err := vsock.New(vsock.Config{GuestCID: v.CID, Host: host})
 		if err != nil {
-			return fmt.Errorf("vsock: %w", err)
+			return err
 		}
 		if err := m.attach(dev, dev); err != nil {
 			dev.Close()
