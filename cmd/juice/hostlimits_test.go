@@ -3,11 +3,13 @@ package main
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -215,4 +217,83 @@ func TestVsockSocketFile(t *testing.T) {
 			t.Fatalf("juice removed the socket that replaced its own: %v", err)
 		}
 	})
+}
+
+// hostMemory returns this host's RAM plus swap, from /proc/meminfo.
+func hostMemory(t *testing.T) uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		t.Skip(err)
+	}
+	var total uint64
+	for _, line := range strings.Split(string(b), "\n") {
+		var k string
+		var n uint64
+		if _, err := fmt.Sscanf(line, "%s %d kB", &k, &n); err == nil && (k == "MemTotal:" || k == "SwapTotal:") {
+			total += n << 10
+		}
+	}
+	return total
+}
+
+// TestLargeMemoryCostsLittle runs the tiny kernel in a 16 GiB guest (less
+// on a host that has less) and checks that juice stays small: RAM the
+// guest does not touch costs nothing.
+func TestLargeMemoryCostsLittle(t *testing.T) {
+	size := uint64(16 << 30)
+	if host := hostMemory(t); host < size+size/4 {
+		size = host / 2 &^ (1<<30 - 1)
+	}
+	if size < 2<<30 {
+		t.Skip("the host has too little memory for the test to mean anything")
+	}
+	mem := fmt.Sprintf("%dG", size>>30)
+	cmd := exec.Command(juice(t), "run", "--kernel", writeTemp(t, "Image", image()), "--memory", mem)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("--memory %s: %v\n%s", mem, err, out)
+	}
+	maxRSS := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
+	t.Logf("--memory %s: peak RSS %d MiB", mem, maxRSS>>20)
+	if maxRSS > 64<<20 {
+		t.Fatalf("--memory %s: peak RSS %d MiB, want under 64 MiB", mem, maxRSS>>20)
+	}
+}
+
+// TestMemoryBeyondTheHostIsRefused asks for more RAM than the host has,
+// and more than the process's address-space and data limits leave: each
+// is refused with one line naming the limit, not a crash of Go's runtime.
+func TestMemoryBeyondTheHostIsRefused(t *testing.T) {
+	kernel := writeTemp(t, "Image", image())
+	if hostMemory(t) < 64<<30 {
+		_, stderr, code := runJuice(t, "run", "--kernel", kernel, "--memory", "64G")
+		oneLine125(t, stderr, code, "64 GiB is more than this host has")
+	} else {
+		t.Log("the host has 64 GiB or more: --memory 64G is not beyond it")
+	}
+	for _, tc := range []struct{ ulimit, want string }{
+		{"-v", "RLIMIT_AS"},
+		{"-d", "RLIMIT_DATA"},
+	} {
+		// 4 GiB is plenty for juice itself, not for an 8 GiB guest.
+		sh := fmt.Sprintf(`ulimit %s 4194304 && exec "$0" "$@"`, tc.ulimit)
+		cmd := exec.Command("sh", "-c", sh, juice(t), "run", "--kernel", kernel, "--memory", "8G")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		oneLine125(t, stderr.String(), code, tc.want)
+		// Under the same limit a guest that fits runs.
+		cmd = exec.Command("sh", "-c", sh, juice(t), "run", "--kernel", kernel, "--memory", "1G")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("ulimit %s 4G, --memory 1G: %v\n%s", tc.ulimit, err, out)
+		}
+	}
 }

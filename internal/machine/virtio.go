@@ -218,9 +218,15 @@ func (c consoleWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Close releases the machine's host resources (disk images are flushed and
-// closed). The machine cannot run afterwards.
+// Close releases the machine's host resources: disk images are flushed
+// and closed, host sockets closed, and guest RAM unmapped. The machine
+// cannot run afterwards (Run, RunTo and the checkpoint and memory methods
+// return an error); a second Close does nothing.
 func (m *Machine) Close() error {
+	if m.closed {
+		return nil
+	}
+	m.closed = true
 	var errs []error
 	for _, s := range m.slots {
 		if s.closer != nil {
@@ -231,5 +237,8 @@ func (m *Machine) Close() error {
 	}
 	m.slots = nil
 	m.in.close()
+	if err := m.unmapRAM(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
