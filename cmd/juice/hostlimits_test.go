@@ -8,10 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // oneLine125 checks that a juice command failed with status 125 and one
@@ -296,4 +300,210 @@ func TestMemoryBeyondTheHostIsRefused(t *testing.T) {
 			t.Fatalf("ulimit %s 4G, --memory 1G: %v\n%s", tc.ulimit, err, out)
 		}
 	}
+}
+
+// openPTY opens a new pseudo-terminal: its master side, and its slave
+// side for a child's stdin, stdout and stderr.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlocking the pty: %v", err)
+	}
+	n, err := unix.IoctlGetUint32(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("the pty's number: %v", err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return m, s
+}
+
+// ptyOutput collects what is written to a pty's slave side.
+type ptyOutput struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func readPTY(m *os.File) *ptyOutput {
+	o := &ptyOutput{}
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := m.Read(b)
+			o.mu.Lock()
+			o.buf.Write(b[:n])
+			o.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return o
+}
+
+func (o *ptyOutput) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+// waitOutput waits until the pty output matches re and returns the match.
+func (o *ptyOutput) waitOutput(t *testing.T, re string) []string {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := rx.FindStringSubmatch(o.String()); m != nil {
+			return m
+		}
+	}
+	t.Fatalf("the terminal never showed %q; it shows:\n%s", re, o.String())
+	return nil
+}
+
+func termios(t *testing.T, f *os.File) unix.Termios {
+	t.Helper()
+	tio, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *tio
+}
+
+// waitRaw waits until the terminal is in raw mode (no canonical input,
+// no echo).
+func waitRaw(t *testing.T, slave *os.File, out *ptyOutput) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if termios(t, slave).Lflag&(unix.ICANON|unix.ECHO) == 0 {
+			return
+		}
+	}
+	t.Fatalf("juice never put the terminal in raw mode; it shows:\n%s", out.String())
+}
+
+// inSession starts cmd as the leader of a new session whose controlling
+// terminal is the pty's slave side, as a login shell is.
+func inSession(t *testing.T, cmd *exec.Cmd, slave *os.File) {
+	t.Helper()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+}
+
+// procState returns a process's state letter from /proc (T: stopped).
+func procState(pid string) string {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return "gone"
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2 : i+3]
+	}
+	return "?"
+}
+
+// TestConsoleInTheBackground runs juice with & from a job-control shell
+// on a pseudo-terminal: it must run to completion (not stop on SIGTTOU or
+// SIGTTIN) and leave the terminal's mode alone, its console output still
+// reaching the terminal.
+func TestConsoleInTheBackground(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	master, slave := openPTY(t)
+	out := readPTY(master)
+	before := termios(t, slave)
+	kernel := writeTemp(t, "Image", image(hello...))
+	cmd := exec.Command(bash, "-m", "-c", `"$0" run --kernel "$1" & wait $!; echo status=$?`, juice(t), kernel)
+	inSession(t, cmd, slave)
+	m := out.waitOutput(t, `status=(\d+)`)
+	if m[1] != "0" {
+		t.Fatalf("juice in the background ended with status %s (stopped by job control?):\n%s", m[1], out.String())
+	}
+	if !strings.Contains(out.String(), "hi\r\n") {
+		t.Fatalf("the guest's output did not reach the terminal:\n%q", out.String())
+	}
+	if after := termios(t, slave); after != before {
+		t.Fatalf("the terminal's mode changed:\nbefore %+v\nafter  %+v", before, after)
+	}
+}
+
+// TestConsoleBroughtToTheForeground starts juice in the background, checks
+// that it runs there without touching the terminal, brings it to the
+// foreground with fg, where it takes the terminal (raw mode, Ctrl-A x),
+// and checks that the mode is restored when it ends.
+func TestConsoleBroughtToTheForeground(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	master, slave := openPTY(t)
+	out := readPTY(master)
+	before := termios(t, slave)
+	kernel := writeTemp(t, "Spin", spinImage())
+	cmd := exec.Command(bash, "-m", "-c", `"$0" run --kernel "$1" & echo started=$!; read line; fg %1; echo status=$?`, juice(t), kernel)
+	inSession(t, cmd, slave)
+	pid := out.waitOutput(t, `started=(\d+)`)[1]
+	time.Sleep(500 * time.Millisecond) // time enough to take the terminal, and be stopped for it
+	if st := procState(pid); st != "R" && st != "S" {
+		t.Fatalf("juice in the background is in state %s", st)
+	}
+	if now := termios(t, slave); now != before {
+		t.Fatalf("juice in the background changed the terminal's mode:\nbefore %+v\nnow    %+v", before, now)
+	}
+	master.Write([]byte("\n")) // bash reads the line, then runs fg
+	waitRaw(t, slave, out)
+	master.Write([]byte{ctrlA, 'x'})
+	m := out.waitOutput(t, `status=(\d+)`)
+	if m[1] != fmt.Sprint(exitCanceled) {
+		t.Fatalf("juice brought to the foreground and quit with Ctrl-A x: status %s, want %d:\n%s", m[1], exitCanceled, out.String())
+	}
+	if after := termios(t, slave); after != before {
+		t.Fatalf("the terminal's mode was not restored:\nbefore %+v\nafter  %+v", before, after)
+	}
+}
+
+// TestConsoleInTheForeground runs juice as the foreground job of a pty
+// session: it puts the terminal in raw mode, Ctrl-A x quits, and the mode
+// is restored.
+func TestConsoleInTheForeground(t *testing.T) {
+	master, slave := openPTY(t)
+	out := readPTY(master)
+	before := termios(t, slave)
+	cmd := exec.Command(juice(t), "run", "--kernel", writeTemp(t, "Spin", spinImage()))
+	inSession(t, cmd, slave)
+	waitRaw(t, slave, out)
+	master.Write([]byte{ctrlA, 'x'})
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitCanceled {
+		t.Fatalf("juice: %v, want status %d:\n%s", err, exitCanceled, out.String())
+	}
+	if after := termios(t, slave); after != before {
+		t.Fatalf("the terminal's mode was not restored:\nbefore %+v\nafter  %+v", before, after)
+	}
+}
+
+// hello is the code of a kernel that prints "hi" on the UART and powers
+// off: lui t0,0x10000; then for each byte, addi t1,zero,B; sb t1,0(t0);
+// then the power-off of image's default code.
+var hello = []uint32{
+	0x100002b7,
+	0x06800313, 0x00628023, // 'h'
+	0x06900313, 0x00628023, // 'i'
+	0x00a00313, 0x00628023, // '\n'
+	0x001002b7, 0x00005337, 0x55530313, 0x0062a023, 0x0000006f,
 }
