@@ -507,3 +507,43 @@ var hello = []uint32{
 	0x00a00313, 0x00628023, // '\n'
 	0x001002b7, 0x00005337, 0x55530313, 0x0062a023, 0x0000006f,
 }
+
+// TestInputLargerThanRAMIsRefused gives juice a kernel, an initrd or
+// firmware larger than the guest's RAM, or a device that never ends: each
+// is refused with one line before it is read into the host's memory.
+func TestInputLargerThanRAMIsRefused(t *testing.T) {
+	kernel := writeTemp(t, "Image", image())
+	big := filepath.Join(t.TempDir(), "big")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(64 << 30); err != nil { // sparse: costs nothing
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, args := range [][]string{
+		{"--kernel", kernel, "--initrd", "/dev/zero"},
+		{"--kernel", kernel, "--initrd", big},
+		{"--kernel", big},
+		{"--kernel", "/dev/zero"},
+		{"--kernel", kernel, "--firmware", big},
+		{"--bare", "/dev/zero"},
+	} {
+		// A limit on the address space turns a read that does not stop
+		// into a quick crash rather than a full host.
+		sh := `ulimit -v 4194304 && exec "$0" "$@"`
+		cmd := exec.Command("sh", append([]string{"-c", sh, juice(t), "run", "--memory", "16M"}, args...)...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		oneLine125(t, stderr.String(), code, "is larger than the guest's 16 MiB of RAM")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -145,15 +146,44 @@ func parseMemory(s string) (uint64, error) {
 	return uint64(n), nil
 }
 
-func readInput(what, path string) ([]byte, error) {
+// readInput reads a kernel, initrd, firmware or bare-metal file, which
+// must fit in the guest's RAM: a larger file (or a device such as
+// /dev/zero, which never ends) is refused before it fills the host's
+// memory.
+func readInput(what, path string, ram uint64) ([]byte, error) {
 	if path == "" {
 		return nil, nil
 	}
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return b, nil
+	defer f.Close()
+	tooBig := fmt.Errorf("%s: %s is larger than the guest's %s of RAM", what, path, bytesize.Format(int64(ram)))
+	size := uint64(64 << 10)
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		if uint64(fi.Size()) > ram {
+			return nil, tooBig
+		}
+		size = uint64(fi.Size()) + 1 // room to see the end
+	}
+	b := make([]byte, 0, min(size, ram+1))
+	for {
+		if len(b) == cap(b) {
+			// Grow, but never past what would be refused.
+			b = append(make([]byte, 0, min(2*uint64(cap(b)), ram+1)), b...)
+		}
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		switch {
+		case uint64(len(b)) > ram:
+			return nil, tooBig
+		case err == io.EOF:
+			return b, nil
+		case err != nil:
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+	}
 }
 
 // resolve fills in what the spec leaves to defaults: with no kernel, the
@@ -230,16 +260,16 @@ func (f *runSpec) machineConfig() (machine.Config, error) {
 		if f.Kernel != "" || f.Initrd != "" || f.Firmware != "" {
 			return cfg, errors.New("--bare runs a program alone: drop --kernel, --initrd and --firmware")
 		}
-		cfg.Bare, err = readInput("bare", f.Bare)
+		cfg.Bare, err = readInput("bare", f.Bare, mem)
 		return cfg, err
 	}
-	if cfg.Kernel, err = readInput("kernel", f.Kernel); err != nil {
+	if cfg.Kernel, err = readInput("kernel", f.Kernel, mem); err != nil {
 		return cfg, err
 	}
-	if cfg.Initrd, err = readInput("initrd", f.Initrd); err != nil {
+	if cfg.Initrd, err = readInput("initrd", f.Initrd, mem); err != nil {
 		return cfg, err
 	}
-	if cfg.Firmware, err = readInput("firmware", f.Firmware); err != nil {
+	if cfg.Firmware, err = readInput("firmware", f.Firmware, mem); err != nil {
 		return cfg, err
 	}
 	return cfg, nil
