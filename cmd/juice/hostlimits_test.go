@@ -547,3 +547,64 @@ func TestInputLargerThanRAMIsRefused(t *testing.T) {
 		oneLine125(t, stderr.String(), code, "is larger than the guest's 16 MiB of RAM")
 	}
 }
+
+// TestVsockAcceptOutlastsTheOpenFileLimit fills juice's open files (a low
+// ulimit -n) with connections to its vsock socket: once they close, juice
+// must accept again rather than leave the socket listening with nobody
+// accepting. A connection that never says CONNECT must not hold up juice
+// when it quits.
+func TestVsockAcceptOutlastsTheOpenFileLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.sock")
+	sh := `ulimit -n 24 && exec "$0" "$@"`
+	cmd := exec.Command("sh", "-c", sh, juice(t), "run", "--kernel", writeTemp(t, "Spin", spinImage()), "--vsock", path)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitForFile(t, path)
+	var conns []net.Conn
+	for range 40 {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			break // the backlog is full
+		}
+		conns = append(conns, c)
+	}
+	time.Sleep(300 * time.Millisecond) // juice runs out of files
+	for _, c := range conns {
+		c.Close()
+	}
+	// A request that is not CONNECT is answered by closing the socket:
+	// proof that it was accepted.
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("HELLO\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("juice did not accept a connection after running out of open files (read: %v); stderr:\n%s", err, stderr.String())
+	}
+	// A connection that never says CONNECT; then quit.
+	silent, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	cmd.Process.Signal(os.Interrupt)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitCanceled {
+		t.Fatalf("juice: %v, want status %d; stderr:\n%s", err, exitCanceled, stderr.String())
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("juice took %v to quit while a host connection was silent", d)
+	}
+}

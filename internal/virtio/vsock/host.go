@@ -78,7 +78,11 @@ type hostSide struct {
 	mu     sync.Mutex
 	closed bool
 	conns  map[ConnID]*hostConn
-	wg     sync.WaitGroup
+	// greeting holds the accepted connections whose CONNECT line is
+	// still being read, for close to cut short.
+	greeting map[net.Conn]struct{}
+	stop     chan struct{} // closed by close
+	wg       sync.WaitGroup
 }
 
 // NewUnixHost returns the Host that Firecracker-style Unix sockets carry
@@ -98,6 +102,8 @@ func newHostSide(cfg Config) (*hostSide, error) {
 		limit:      int(cfg.ConnBuffer),
 		maxPending: cfg.MaxConns,
 		conns:      map[ConnID]*hostConn{},
+		greeting:   map[net.Conn]struct{}{},
+		stop:       make(chan struct{}),
 	}
 	h.in.wake = make(chan struct{}, 1)
 	if h.path != "" {
@@ -312,15 +318,29 @@ func (h *hostSide) Close() error {
 }
 
 // accept serves the host socket: each connection must say CONNECT <port>.
+//
+// A failed accept is retried, after a pause that grows to a second: most
+// failures pass (the process's open files reach RLIMIT_NOFILE, and
+// connections closing free them), and giving up would leave the socket
+// listening with nobody accepting.
 func (h *hostSide) accept() {
+	var pause time.Duration
 	for {
 		c, err := h.ln.Accept()
 		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				h.log.Error("vsock: accepting on the host socket failed; no more host connections", "path", h.path, "err", err)
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			h.log.Warn("vsock: accepting on the host socket failed; retrying", "path", h.path, "err", err, "pause", pause)
+			select {
+			case <-h.stop:
+				return
+			case <-time.After(pause):
+			}
+			continue
 		}
+		pause = 0
 		if h.pending.Add(1) > int64(h.maxPending) {
 			h.pending.Add(-1)
 			c.Close()
@@ -336,7 +356,23 @@ func (h *hostSide) accept() {
 
 // handshake reads "CONNECT <port>\n" and posts the request.
 func (h *hostSide) handshake(c net.Conn) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		h.pending.Add(-1)
+		c.Close()
+		return
+	}
+	h.greeting[c] = struct{}{}
+	h.mu.Unlock()
 	port, err := readConnect(c)
+	h.mu.Lock()
+	delete(h.greeting, c)
+	closed := h.closed
+	h.mu.Unlock()
+	if closed && err == nil {
+		err = errHostClosed
+	}
 	if err != nil {
 		h.pending.Add(-1)
 		h.log.Debug("vsock: bad host connection request", "err", err)
@@ -402,9 +438,17 @@ func (h *hostSide) dial(hc *hostConn, path string) {
 // goroutines.
 func (h *hostSide) close() {
 	h.mu.Lock()
+	if !h.closed {
+		close(h.stop)
+	}
 	h.closed = true
 	conns := h.conns
 	h.conns = nil
+	// A connection still saying CONNECT is cut short rather than waited
+	// for (up to handshakeTimeout).
+	for c := range h.greeting {
+		c.Close()
+	}
 	h.mu.Unlock()
 	if h.ln != nil {
 		h.ln.Close()
