@@ -608,3 +608,27 @@ func TestVsockAcceptOutlastsTheOpenFileLimit(t *testing.T) {
 		t.Fatalf("juice took %v to quit while a host connection was silent", d)
 	}
 }
+
+// TestMoreDevicesThanVirtioSlots asks for more virtio devices than the
+// board has slots: refused before any is opened, saying what takes them.
+func TestMoreDevicesThanVirtioSlots(t *testing.T) {
+	kernel := writeTemp(t, "Image", image())
+	disk := filepath.Join(t.TempDir(), "d.img")
+	if err := os.WriteFile(disk, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	disks := func(n int) []string {
+		var a []string
+		for range n {
+			a = append(a, "--disk", disk+",ro")
+		}
+		return a
+	}
+	_, stderr, code := runJuice(t, append([]string{"run", "--kernel", kernel}, disks(8)...)...)
+	oneLine125(t, stderr, code, "9 devices (8 disks, virtio-rng) are more than the board's 8 virtio slots (--no-rng frees one)")
+	if _, stderr, code := runJuice(t, append([]string{"run", "--kernel", kernel, "--no-rng"}, disks(8)...)...); code != 0 {
+		t.Fatalf("8 disks without virtio-rng: status %d: %s", code, stderr)
+	}
+	_, stderr, code = runJuice(t, append([]string{"run", "--kernel", kernel, "--no-rng", "--net", "user"}, disks(8)...)...)
+	oneLine125(t, stderr, code, "9 devices (8 disks, 1 network interface)")
+}

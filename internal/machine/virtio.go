@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/juicevm/juice/internal/usernet"
 	"github.com/juicevm/juice/internal/virtio"
@@ -93,6 +94,40 @@ func (m *Machine) attach(dev virtio.Device, closer io.Closer) error {
 	return nil
 }
 
+// checkSlots refuses a configuration with more virtio devices than the
+// board has slots, before any device is opened, saying what takes them.
+func (cfg *Config) checkSlots() error {
+	var uses []string
+	count := func(k int, one, many string) {
+		switch {
+		case k == 1:
+			uses = append(uses, one)
+		case k > 1:
+			uses = append(uses, fmt.Sprintf("%d %s", k, many))
+		}
+	}
+	count(len(cfg.Disks), "1 disk", "disks")
+	count(len(cfg.Net), "1 network interface", "network interfaces")
+	n := len(cfg.Disks) + len(cfg.Net)
+	for _, d := range []struct {
+		on   bool
+		name string
+	}{{cfg.Vsock != nil, "vsock"}, {cfg.VirtioConsole, "the virtio console"}, {cfg.RNG, "virtio-rng"}} {
+		if d.on {
+			uses = append(uses, d.name)
+			n++
+		}
+	}
+	if n <= VirtioSlots {
+		return nil
+	}
+	hint := ""
+	if cfg.RNG {
+		hint = " (--no-rng frees one)"
+	}
+	return fmt.Errorf("virtio: %d devices (%s) are more than the board's %d virtio slots%s", n, strings.Join(uses, ", "), VirtioSlots, hint)
+}
+
 // transportMMIO adapts a virtio transport to the board's bus.
 type transportMMIO struct{ t *virtio.Transport }
 
@@ -103,6 +138,9 @@ func (t transportMMIO) store(off uint64, size int, v uint64) bool {
 
 // addDevices creates the configured virtio devices.
 func (m *Machine) addDevices() error {
+	if err := m.cfg.checkSlots(); err != nil {
+		return err
+	}
 	for i, d := range m.cfg.Disks {
 		serial := d.Serial
 		if serial == "" {
