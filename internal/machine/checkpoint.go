@@ -179,7 +179,7 @@ func (m *Machine) Checkpoint() (*Checkpoint, error) {
 		// RAM now equals c's RAM: the pages written since the base are
 		// accounted for in the checkpoints up to c.
 		m.pages.drain()
-		clear(m.pages.ckpt)
+		zeroBits(m.pages.ckpt)
 		m.base = c
 		return c, nil
 	}
@@ -209,7 +209,7 @@ func (m *Machine) Checkpoint() (*Checkpoint, error) {
 			c.pages[p] = slices.Clone(m.ram[off : off+pageSize])
 		})
 	}
-	clear(m.pages.ckpt)
+	zeroBits(m.pages.ckpt)
 	m.timeline = slices.Insert(m.timeline, i, c)
 	m.base = c
 	return c, nil
@@ -303,7 +303,7 @@ func (m *Machine) Restore(c *Checkpoint) error {
 		m.pages.sum[i] |= w
 		m.pages.touched[i] |= w
 	}
-	clear(set)
+	zeroBits(set)
 	m.base = c
 	m.exit, m.err = nil, nil
 	return nil
@@ -511,7 +511,7 @@ func (m *Machine) LoadState(s SavedCheckpoint) error {
 		return fmt.Errorf("checkpoint: it has %d disks, the machine %d", len(s.Disks), k)
 	}
 	m.pages.drain()
-	clear(m.pages.ckpt)
+	zeroBits(m.pages.ckpt)
 	m.exit, m.err = nil, nil
 	return nil
 }

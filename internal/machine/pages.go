@@ -46,11 +46,22 @@ func (t *pageTracker) drain() {
 			t.ckpt[i] |= w
 			t.sum[i] |= w
 			t.touched[i] |= w
+			t.recent[i] = 0
 		}
 	}
-	clear(t.recent)
 	for _, h := range t.m.harts {
 		h.FlushTLB()
+	}
+}
+
+// zeroBits clears a page set. It writes only the words that are not zero:
+// in a large machine's sets most never are, and writing them would make
+// the host map their memory.
+func zeroBits(bits []uint64) {
+	for i, w := range bits {
+		if w != 0 {
+			bits[i] = 0
+		}
 	}
 }
 
