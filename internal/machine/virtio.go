@@ -259,7 +259,9 @@ func (c consoleWriter) Write(p []byte) (int, error) {
 // Close releases the machine's host resources: disk images are flushed
 // and closed, host sockets closed, and guest RAM unmapped. The machine
 // cannot run afterwards (Run, RunTo and the checkpoint and memory methods
-// return an error); a second Close does nothing.
+// return an error); a second Close does nothing. Like the machine's other
+// methods, Close must not be called while Run or RunTo runs: cancel the
+// run's context and wait for it to return.
 func (m *Machine) Close() error {
 	if m.closed {
 		return nil
