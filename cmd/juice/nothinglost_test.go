@@ -141,9 +141,6 @@ func TestRecordingsEndedFromOutsideReplay(t *testing.T) {
 	})
 }
 
-// spinImage is a tiny kernel that loops forever.
-func spinImage() []byte { return image(0x0000006f) }
-
 // TestInterruptedReplayExits130 interrupts a replay: it reports the
 // interruption (exit 130), not a divergence.
 func TestInterruptedReplayExits130(t *testing.T) {

@@ -233,7 +233,7 @@ func newReplayCmd() *cobra.Command {
 	fl.BoolVar(&asJSON, "json", false, "with --until, print the harts' state as JSON")
 	fl.Uint64Var(&opts.checkpointEvery, "checkpoint-every", 10_000_000, "while replaying, save the machine's state every `N` instructions in FILE.jrr.ckpt, from which --until starts (0: none)")
 	fl.BoolVar(&opts.noCheckpoints, "no-checkpoints", false, "with --until, replay from the start even if FILE.jrr.ckpt has a state to start from")
-	fl.StringVar(&gdbAddr, "gdb", "", "serve the gdb remote protocol on `ADDR` ([host]:port; loopback unless a host is given) and let gdb run the replay, backwards too")
+	fl.StringVar(&gdbAddr, "gdb", "", "serve the gdb remote protocol on `ADDR` and let gdb run the replay, backwards too; PORT or :PORT listens on 127.0.0.1 only, HOST:PORT (e.g. 0.0.0.0:1234) where written")
 	fl.StringVar(&opts.inputs.kernel, "kernel", "", "the recording's kernel `IMAGE`, if it moved")
 	fl.StringVar(&opts.inputs.initrd, "initrd", "", "the recording's initrd `FILE`, if it moved")
 	fl.StringVar(&opts.inputs.firmware, "firmware", "", "the recording's firmware `FILE`, if it moved")

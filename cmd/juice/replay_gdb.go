@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 
 	"github.com/juicevm/juice/internal/gdbstub"
 	"github.com/juicevm/juice/internal/machine"
@@ -16,6 +17,10 @@ import (
 // remote protocol on addr to one client, which can run the replay
 // forwards and backwards (juice replay FILE.jrr --gdb ADDR).
 func replayGDB(ctx context.Context, path, addr string, given replayInputs) error {
+	network, addr, err := gdbListenAddr(addr)
+	if err != nil {
+		return err
+	}
 	s, err := openReplay(path, given)
 	if err != nil {
 		return err
@@ -46,7 +51,7 @@ func replayGDB(ctx context.Context, path, addr string, given replayInputs) error
 		return fmt.Errorf("replay --gdb: %w", err)
 	}
 
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		return fmt.Errorf("replay --gdb: %w", err)
 	}
@@ -75,6 +80,34 @@ func replayGDB(ctx context.Context, path, addr string, given replayInputs) error
 	}
 	fmt.Fprintf(os.Stderr, "juice: gdb session ended at instruction %d\n", sess.Position())
 	return nil
+}
+
+// gdbListenAddr turns a --gdb value into the address to listen on. The
+// gdb remote protocol has no authentication and lets its client read and
+// write guest memory, so a bare port (1234 or :1234) means the loopback
+// interface only, 127.0.0.1:1234; any other host (0.0.0.0:1234,
+// [::]:1234, a name) is taken as written: an IPv4 address listens on IPv4
+// only (Go would make 0.0.0.0 a dual-stack [::]), an IPv6 one on IPv6.
+func gdbListenAddr(s string) (network, addr string, err error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		// No colon: a port alone.
+		host, port = "", s
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || strconv.FormatUint(n, 10) != port {
+		return "", "", fmt.Errorf("replay --gdb %q: want PORT, :PORT or HOST:PORT (a bare port listens on 127.0.0.1 only)", s)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	network = "tcp"
+	if ip := net.ParseIP(host); ip != nil {
+		network = "tcp6"
+		if ip.To4() != nil {
+			network = "tcp4"
+		}
+	}
+	return network, net.JoinHostPort(host, port), nil
 }
 
 // rewindConsole passes the guest's console output through once: when the

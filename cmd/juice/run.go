@@ -195,9 +195,11 @@ func parseMemory(s string) (uint64, error) {
 	return uint64(n), nil
 }
 
-// readInput reads a file the machine loads into its RAM, of at most max
-// bytes (what does not fit is refused before it is read).
-func (f *runSpec) readInput(what, path string, max uint64) ([]byte, error) {
+// readInput reads a kernel, initrd, firmware or bare-metal file, which
+// must fit in the guest's RAM: a larger file (or a device such as
+// /dev/zero, which never ends) is refused before it fills the host's
+// memory. A pipe (--initrd <(zcat initrd.gz)) is read as it comes.
+func (f *runSpec) readInput(what, path string, ram uint64) ([]byte, error) {
 	if path == "" {
 		return nil, nil
 	}
@@ -209,20 +211,31 @@ func (f *runSpec) readInput(what, path string, max uint64) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer fd.Close()
-	st, err := fd.Stat()
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("%s: %w", what, err)
-	case !st.Mode().IsRegular():
-		return nil, fmt.Errorf("%s: %s is not a regular file", what, path)
-	case uint64(st.Size()) > max:
-		return nil, fmt.Errorf("%s: %s is %s, more than the guest's %s of RAM", what, path, bytesize.Format(st.Size()), bytesize.Format(int64(max)))
+	tooBig := fmt.Errorf("%s: %s is larger than the guest's %s of RAM", what, path, bytesize.Format(int64(ram)))
+	size := uint64(64 << 10)
+	if fi, err := fd.Stat(); err == nil && fi.Mode().IsRegular() {
+		if uint64(fi.Size()) > ram {
+			return nil, tooBig
+		}
+		size = uint64(fi.Size()) + 1 // room to see the end
 	}
-	b := make([]byte, st.Size())
-	if _, err := io.ReadFull(fd, b); err != nil {
-		return nil, fmt.Errorf("%s: reading %s: %w", what, path, err)
+	b := make([]byte, 0, min(size, ram+1))
+	for {
+		if len(b) == cap(b) {
+			// Grow, but never past what would be refused.
+			b = append(make([]byte, 0, min(2*uint64(cap(b)), ram+1)), b...)
+		}
+		n, err := fd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		switch {
+		case uint64(len(b)) > ram:
+			return nil, tooBig
+		case err == io.EOF:
+			return b, nil
+		case err != nil:
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
 	}
-	return b, nil
 }
 
 // resolve fills in what the spec leaves to defaults: with no kernel, the

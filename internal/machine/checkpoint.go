@@ -161,6 +161,9 @@ func (m *Machine) restoreState(b []byte) error {
 // checkpoint at the current instruction count, that one is returned: a
 // replay reaches the same state at the same count.
 func (m *Machine) Checkpoint() (*Checkpoint, error) {
+	if err := m.closedErr(); err != nil {
+		return nil, err
+	}
 	if m.exit != nil {
 		return nil, fmt.Errorf("checkpoint: the machine has stopped (%v)", m.exit.Kind)
 	}
@@ -176,7 +179,7 @@ func (m *Machine) Checkpoint() (*Checkpoint, error) {
 		// RAM now equals c's RAM: the pages written since the base are
 		// accounted for in the checkpoints up to c.
 		m.pages.drain()
-		clear(m.pages.ckpt)
+		zeroBits(m.pages.ckpt)
 		m.base = c
 		return c, nil
 	}
@@ -206,7 +209,7 @@ func (m *Machine) Checkpoint() (*Checkpoint, error) {
 			c.pages[p] = slices.Clone(m.ram[off : off+pageSize])
 		})
 	}
-	clear(m.pages.ckpt)
+	zeroBits(m.pages.ckpt)
 	m.timeline = slices.Insert(m.timeline, i, c)
 	m.base = c
 	return c, nil
@@ -250,6 +253,9 @@ var zeroPage [pageSize]byte
 // they were, and the machine runs again even if it had stopped. Console
 // output already written stays written.
 func (m *Machine) Restore(c *Checkpoint) error {
+	if err := m.closedErr(); err != nil {
+		return err
+	}
 	to, err := m.index(c)
 	if err != nil {
 		return err
@@ -297,7 +303,7 @@ func (m *Machine) Restore(c *Checkpoint) error {
 		m.pages.sum[i] |= w
 		m.pages.touched[i] |= w
 	}
-	clear(set)
+	zeroBits(set)
 	m.base = c
 	m.exit, m.err = nil, nil
 	return nil
@@ -367,6 +373,9 @@ func (m *Machine) WriteVirtual(hart int, va uint64, p []byte) error {
 // accessVirtual reads or writes memory through hart's translation, or at
 // physical addresses for hart -1.
 func (m *Machine) accessVirtual(hart int, va uint64, p []byte, write bool) error {
+	if err := m.closedErr(); err != nil {
+		return err
+	}
 	if hart < -1 || hart >= len(m.harts) {
 		return fmt.Errorf("memory: no hart %d", hart)
 	}
@@ -444,6 +453,9 @@ func (m *Machine) Save(c *Checkpoint) (SavedCheckpoint, error) {
 // first set it clears RAM before, as the first checkpoint of a timeline
 // holds every page that is not zero.
 func (m *Machine) LoadPages(pages []SavedPage, first bool) error {
+	if err := m.closedErr(); err != nil {
+		return err
+	}
 	if first {
 		m.pages.drain()
 		each(m.pages.touched, func(p uint32) {
@@ -466,6 +478,9 @@ func (m *Machine) LoadPages(pages []SavedPage, first bool) error {
 // those of a saved checkpoint, after LoadPages gave it the checkpoint's
 // RAM. The machine then runs on from there.
 func (m *Machine) LoadState(s SavedCheckpoint) error {
+	if err := m.closedErr(); err != nil {
+		return err
+	}
 	if err := m.restoreState(s.State); err != nil {
 		return fmt.Errorf("checkpoint at instruction %d: %w", s.Instructions, err)
 	}
@@ -496,7 +511,7 @@ func (m *Machine) LoadState(s SavedCheckpoint) error {
 		return fmt.Errorf("checkpoint: it has %d disks, the machine %d", len(s.Disks), k)
 	}
 	m.pages.drain()
-	clear(m.pages.ckpt)
+	zeroBits(m.pages.ckpt)
 	m.exit, m.err = nil, nil
 	return nil
 }

@@ -55,18 +55,23 @@ func (in *inbox) close() {
 // wakeOn turns a device's wake-up channel into EventWake events. Such a
 // source stays open for the machine's life: a guest waiting for the
 // network is idle, not halted.
+//
+// The goroutines hold the inbox's channels only, not the machine, so that
+// a machine dropped without Close can still be collected (and its RAM
+// unmapped).
 func (in *inbox) wakeOn(ch <-chan struct{}) {
 	in.sources++
+	out, quit := in.ch, in.quit
 	go func() {
 		for {
 			select {
 			case <-ch:
 				select {
-				case in.ch <- event{kind: EventWake}:
-				case <-in.quit:
+				case out <- event{kind: EventWake}:
+				case <-quit:
 					return
 				}
-			case <-in.quit:
+			case <-quit:
 				return
 			}
 		}
@@ -77,17 +82,27 @@ func (in *inbox) wakeOn(ch <-chan struct{}) {
 func (in *inbox) open() bool { return in.sources > 0 || len(in.pending) > 0 }
 
 // readFrom starts a goroutine that turns r's bytes into events of a kind.
+// Like wakeOn's, the goroutine holds only the inbox's channels; it stops
+// at the reader's end, or at its next read after the inbox is closed.
 func (in *inbox) readFrom(r io.Reader, kind EventKind) {
 	in.sources++
+	out, quit := in.ch, in.quit
 	go func() {
 		for {
 			buf := make([]byte, 256)
 			n, err := r.Read(buf)
 			if n > 0 {
-				in.ch <- event{kind: kind, data: buf[:n]}
+				select {
+				case out <- event{kind: kind, data: buf[:n]}:
+				case <-quit:
+					return
+				}
 			}
 			if err != nil {
-				in.ch <- event{kind: kind, eof: true}
+				select {
+				case out <- event{kind: kind, eof: true}:
+				case <-quit:
+				}
 				return
 			}
 		}

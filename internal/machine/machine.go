@@ -139,7 +139,9 @@ const MaxMemory = 64 << 30
 // Machine is a Juice virtual machine.
 type Machine struct {
 	cfg     Config
-	ram     []byte
+	ram     []byte // guest RAM, mapped by setRAM; nil once closed
+	ramMap  ramMapping
+	closed  bool
 	harts   []*riscv.Hart
 	regions []region
 	clint   *clint
@@ -197,14 +199,19 @@ func New(cfg Config) (*Machine, error) {
 	if cfg.Memory&0xfff != 0 {
 		return nil, fmt.Errorf("memory: size must be a multiple of 4 KiB")
 	}
+	if err := checkHostMemory(cfg.Memory); err != nil {
+		return nil, err
+	}
 	if cfg.Console == nil {
 		cfg.Console = io.Discard
 	}
 	m := &Machine{
 		cfg:     cfg,
-		ram:     make([]byte, cfg.Memory),
 		quantum: cfg.Quantum,
 		console: bufio.NewWriterSize(cfg.Console, 64<<10),
+	}
+	if err := m.setRAM(cfg.Memory); err != nil {
+		return nil, err
 	}
 	m.pages = newPageTracker(m, cfg.Memory/pageSize)
 	m.ramSum = newRAMSummary(cfg.Memory / pageSize)
@@ -253,9 +260,6 @@ func New(cfg Config) (*Machine, error) {
 
 // Harts returns the machine's harts.
 func (m *Machine) Harts() []*riscv.Hart { return m.harts }
-
-// RAM returns the guest's memory.
-func (m *Machine) RAM() []byte { return m.ram }
 
 // Time returns mtime, derived from the instruction clock.
 func (m *Machine) Time() uint64 { return m.now / InstructionsPerTick }
@@ -411,6 +415,9 @@ type round struct {
 // RunToClock). With pause set, a canceled ctx pauses the machine too,
 // instead of stopping it.
 func (m *Machine) run(ctx context.Context, limit, clock uint64, pause bool) (Exit, error) {
+	if err := m.closedErr(); err != nil {
+		return Exit{Kind: ExitHalted}, err
+	}
 	if m.started.IsZero() {
 		m.started = time.Now()
 	}

@@ -46,11 +46,22 @@ func (t *pageTracker) drain() {
 			t.ckpt[i] |= w
 			t.sum[i] |= w
 			t.touched[i] |= w
+			t.recent[i] = 0
 		}
 	}
-	clear(t.recent)
 	for _, h := range t.m.harts {
 		h.FlushTLB()
+	}
+}
+
+// zeroBits clears a page set. It writes only the words that are not zero:
+// in a large machine's sets most never are, and writing them would make
+// the host map their memory.
+func zeroBits(bits []uint64) {
+	for i, w := range bits {
+		if w != 0 {
+			bits[i] = 0
+		}
 	}
 }
 
@@ -68,6 +79,8 @@ func each(bits []uint64, f func(p uint32)) {
 // each of ramRegions equal parts of RAM, updated at each state summary
 // from the pages written since the one before.
 type ramSummary struct {
+	// crc holds each page's CRC-32C XOR zeroCRC, so that a page never
+	// summarised (zero) is 0 and the array costs nothing until written.
 	crc     []uint32
 	regions [ramRegions]uint64
 	// changed lists the pages whose content changed at the last update,
@@ -85,11 +98,7 @@ var (
 )
 
 func newRAMSummary(pages uint64) ramSummary {
-	r := ramSummary{crc: make([]uint32, pages)}
-	for i := range r.crc {
-		r.crc[i] = zeroCRC
-	}
-	return r
+	return ramSummary{crc: make([]uint32, pages)}
 }
 
 // regionOf returns the region holding page p.
@@ -123,10 +132,10 @@ func (r *ramSummary) update(ram []byte, bits []uint64) {
 	each(bits, func(p uint32) {
 		off := uint64(p) * pageSize
 		c := crc32.Checksum(ram[off:off+pageSize], castagnoli)
-		if old := r.crc[p]; c != old {
+		if old := r.crc[p] ^ zeroCRC; c != old {
 			reg := &r.regions[r.regionOf(p)]
 			*reg ^= mix(p, old) ^ mix(p, c)
-			r.crc[p] = c
+			r.crc[p] = c ^ zeroCRC
 			r.changed = append(r.changed, p)
 		}
 	})

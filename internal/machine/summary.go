@@ -70,7 +70,7 @@ func (m *Machine) Summary() Summary {
 	s.Devices = hash64(e.Bytes())
 	m.pages.drain()
 	m.ramSum.update(m.ram, m.pages.sum)
-	clear(m.pages.sum)
+	zeroBits(m.pages.sum)
 	for i := range s.RAM {
 		s.RAM[i] = uint32(m.ramSum.regions[i]) ^ uint32(m.ramSum.regions[i]>>32)
 		first, end := m.ramSum.regionPages(i)

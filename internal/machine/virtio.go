@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/juicevm/juice/internal/usernet"
 	"github.com/juicevm/juice/internal/virtio"
@@ -98,6 +99,40 @@ func (m *Machine) attach(dev virtio.Device, closer io.Closer) error {
 	return nil
 }
 
+// checkSlots refuses a configuration with more virtio devices than the
+// board has slots, before any device is opened, saying what takes them.
+func (cfg *Config) checkSlots() error {
+	var uses []string
+	count := func(k int, one, many string) {
+		switch {
+		case k == 1:
+			uses = append(uses, one)
+		case k > 1:
+			uses = append(uses, fmt.Sprintf("%d %s", k, many))
+		}
+	}
+	count(len(cfg.Disks), "1 disk", "disks")
+	count(len(cfg.Net), "1 network interface", "network interfaces")
+	n := len(cfg.Disks) + len(cfg.Net)
+	for _, d := range []struct {
+		on   bool
+		name string
+	}{{cfg.Vsock != nil, "vsock"}, {cfg.VirtioConsole, "the virtio console"}, {cfg.RNG, "virtio-rng"}} {
+		if d.on {
+			uses = append(uses, d.name)
+			n++
+		}
+	}
+	if n <= VirtioSlots {
+		return nil
+	}
+	hint := ""
+	if cfg.RNG {
+		hint = " (--no-rng frees one)"
+	}
+	return fmt.Errorf("virtio: %d devices (%s) are more than the board's %d virtio slots%s", n, strings.Join(uses, ", "), VirtioSlots, hint)
+}
+
 // transportMMIO adapts a virtio transport to the board's bus.
 type transportMMIO struct{ t *virtio.Transport }
 
@@ -108,6 +143,9 @@ func (t transportMMIO) store(off uint64, size int, v uint64) bool {
 
 // addDevices creates the configured virtio devices.
 func (m *Machine) addDevices() error {
+	if err := m.cfg.checkSlots(); err != nil {
+		return err
+	}
 	for i, d := range m.cfg.Disks {
 		serial := d.Serial
 		if serial == "" {
@@ -147,13 +185,14 @@ func (m *Machine) addDevices() error {
 		m.in.wakeOn(dev.Wake())
 	}
 	if v := m.cfg.Vsock; v != nil {
+		// The vsock package's errors say "vsock:" already.
 		host, err := m.vsockHost(v)
 		if err != nil {
-			return fmt.Errorf("vsock: %w", err)
+			return err
 		}
 		dev, err := vsock.New(vsock.Config{GuestCID: v.CID, Host: host})
 		if err != nil {
-			return fmt.Errorf("vsock: %w", err)
+			return err
 		}
 		if err := m.attach(dev, dev); err != nil {
 			dev.Close()
@@ -222,9 +261,17 @@ func (c consoleWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Close releases the machine's host resources (disk images are flushed and
-// closed). The machine cannot run afterwards.
+// Close releases the machine's host resources: disk images are flushed
+// and closed, host sockets closed, and guest RAM unmapped. The machine
+// cannot run afterwards (Run, RunTo and the checkpoint and memory methods
+// return an error); a second Close does nothing. Like the machine's other
+// methods, Close must not be called while Run or RunTo runs: cancel the
+// run's context and wait for it to return.
 func (m *Machine) Close() error {
+	if m.closed {
+		return nil
+	}
+	m.closed = true
 	var errs []error
 	for _, s := range m.slots {
 		if s.closer != nil {
@@ -235,5 +282,8 @@ func (m *Machine) Close() error {
 	}
 	m.slots = nil
 	m.in.close()
+	if err := m.unmapRAM(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }

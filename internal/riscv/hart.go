@@ -213,6 +213,14 @@ func (h *Hart) SetCounteren(m, s uint64) {
 	h.csr.mcounteren, h.csr.scounteren = m&0xffffffff, s&0xffffffff
 }
 
+// DetachRAM takes RAM away from the hart, as its machine does before it
+// unmaps it: from then on every access to RAM faults (the hart must not
+// run again).
+func (h *Hart) DetachRAM() {
+	h.ram = nil
+	h.flushTLB()
+}
+
 // FlushTLB drops all cached address translations (remote SFENCE.VMA).
 func (h *Hart) FlushTLB() { h.flushTLB() }
 

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -68,6 +69,7 @@ type hostSide struct {
 	path  string
 	limit int // bytes read ahead per connection
 	ln    net.Listener
+	made  os.FileInfo // the socket file Listen made at path
 
 	maxPending int
 	pending    atomic.Int64  // accepted connections not yet taken
@@ -76,12 +78,16 @@ type hostSide struct {
 	mu     sync.Mutex
 	closed bool
 	conns  map[ConnID]*hostConn
-	wg     sync.WaitGroup
+	// greeting holds the accepted connections whose CONNECT line is
+	// still being read, for close to cut short.
+	greeting map[net.Conn]struct{}
+	stop     chan struct{} // closed by close
+	wg       sync.WaitGroup
 }
 
 // NewUnixHost returns the Host that Firecracker-style Unix sockets carry
-// (see the package comment), listening on cfg.UnixPath (which must not
-// exist yet). An empty UnixPath gives a host side that takes no
+// (see the package comment), listening on cfg.UnixPath (see listenUnix for
+// what may be there already). An empty UnixPath gives a host side that takes no
 // connections either way. Only UnixPath, ConnBuffer, MaxConns and Logger
 // matter here.
 func NewUnixHost(cfg Config) (Host, error) {
@@ -96,17 +102,83 @@ func newHostSide(cfg Config) (*hostSide, error) {
 		limit:      int(cfg.ConnBuffer),
 		maxPending: cfg.MaxConns,
 		conns:      map[ConnID]*hostConn{},
+		greeting:   map[net.Conn]struct{}{},
+		stop:       make(chan struct{}),
 	}
 	h.in.wake = make(chan struct{}, 1)
 	if h.path != "" {
-		ln, err := net.Listen("unix", h.path)
+		ln, made, err := listenUnix(h.path)
 		if err != nil {
-			return nil, fmt.Errorf("vsock: listening on the host socket: %w", err)
+			return nil, fmt.Errorf("vsock: %w", err)
 		}
-		h.ln = ln
+		h.ln, h.made = ln, made
 		h.goTracked(h.accept)
 	}
 	return h, nil
+}
+
+// listenUnix listens on the Unix socket path. A socket file left there by
+// a process that is gone (connecting to it is refused) is removed first; a
+// socket some process listens on, or a file that is not a socket, is
+// refused and left alone. It returns the socket file it made, which
+// removeSocket removes only if it is still that file.
+func listenUnix(path string) (net.Listener, os.FileInfo, error) {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, nil, fmt.Errorf("host socket %s: the file exists and is not a socket (it is left alone)", path)
+		}
+		c, err := net.DialTimeout("unix", path, dialTimeout)
+		switch {
+		case err == nil:
+			c.Close()
+			return nil, nil, fmt.Errorf("host socket %s is in use by another process", path)
+		case errors.Is(err, syscall.ECONNREFUSED):
+			// Stale: its listener is gone.
+			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, nil, fmt.Errorf("host socket %s: removing a stale socket: %w", path, err)
+			}
+		default:
+			return nil, nil, fmt.Errorf("host socket %s: %w", path, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, nil, fmt.Errorf("host socket %s: %w", path, err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listening on the host socket: %w", err)
+	}
+	// The listener would unlink path when closed, whatever file is there
+	// by then; removeSocket checks that it is still ours.
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	made, err := os.Lstat(path)
+	if err != nil {
+		ln.Close()
+		return nil, nil, fmt.Errorf("host socket %s: %w", path, err)
+	}
+	return ln, made, nil
+}
+
+// removeSocket removes the host socket file if it is still the one
+// listenUnix made (another process may have replaced it).
+func (h *hostSide) removeSocket() error {
+	if h.made == nil {
+		return nil
+	}
+	fi, err := os.Lstat(h.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("vsock: removing the host socket: %w", err)
+	}
+	if !os.SameFile(fi, h.made) {
+		return nil
+	}
+	if err := os.Remove(h.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("vsock: removing the host socket: %w", err)
+	}
+	h.made = nil
+	return nil
 }
 
 // goTracked runs f on a goroutine Close waits for; false once closing.
@@ -238,27 +310,37 @@ func (h *hostSide) Abort(id ConnID) {
 }
 
 // Close implements Host: it stops listening, closes every host connection,
-// waits for the goroutines and removes the host socket.
+// waits for the goroutines and removes the host socket if it is still the
+// one it made.
 func (h *hostSide) Close() error {
 	h.close()
-	if h.path != "" {
-		if err := os.Remove(h.path); err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("vsock: removing the host socket: %w", err)
-		}
-	}
-	return nil
+	return h.removeSocket()
 }
 
 // accept serves the host socket: each connection must say CONNECT <port>.
+//
+// A failed accept is retried, after a pause that grows to a second: most
+// failures pass (the process's open files reach RLIMIT_NOFILE, and
+// connections closing free them), and giving up would leave the socket
+// listening with nobody accepting.
 func (h *hostSide) accept() {
+	var pause time.Duration
 	for {
 		c, err := h.ln.Accept()
 		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				h.log.Error("vsock: accepting on the host socket failed; no more host connections", "path", h.path, "err", err)
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			h.log.Warn("vsock: accepting on the host socket failed; retrying", "path", h.path, "err", err, "pause", pause)
+			select {
+			case <-h.stop:
+				return
+			case <-time.After(pause):
+			}
+			continue
 		}
+		pause = 0
 		if h.pending.Add(1) > int64(h.maxPending) {
 			h.pending.Add(-1)
 			c.Close()
@@ -274,7 +356,23 @@ func (h *hostSide) accept() {
 
 // handshake reads "CONNECT <port>\n" and posts the request.
 func (h *hostSide) handshake(c net.Conn) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		h.pending.Add(-1)
+		c.Close()
+		return
+	}
+	h.greeting[c] = struct{}{}
+	h.mu.Unlock()
 	port, err := readConnect(c)
+	h.mu.Lock()
+	delete(h.greeting, c)
+	closed := h.closed
+	h.mu.Unlock()
+	if closed && err == nil {
+		err = errHostClosed
+	}
 	if err != nil {
 		h.pending.Add(-1)
 		h.log.Debug("vsock: bad host connection request", "err", err)
@@ -340,9 +438,17 @@ func (h *hostSide) dial(hc *hostConn, path string) {
 // goroutines.
 func (h *hostSide) close() {
 	h.mu.Lock()
+	if !h.closed {
+		close(h.stop)
+	}
 	h.closed = true
 	conns := h.conns
 	h.conns = nil
+	// A connection still saying CONNECT is cut short rather than waited
+	// for (up to handshakeTimeout).
+	for c := range h.greeting {
+		c.Close()
+	}
 	h.mu.Unlock()
 	if h.ln != nil {
 		h.ln.Close()

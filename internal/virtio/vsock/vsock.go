@@ -232,7 +232,7 @@ type Device struct {
 }
 
 // New returns a virtio-vsock device. Without cfg.Host it starts listening
-// on cfg.UnixPath (which must not exist yet).
+// on cfg.UnixPath (a stale socket there is replaced; see NewUnixHost).
 func New(cfg Config) (*Device, error) {
 	cfg.defaults()
 	if cfg.GuestCID <= HostCID || cfg.GuestCID >= 0xffffffff {
