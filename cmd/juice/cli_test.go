@@ -127,6 +127,13 @@ func TestRunPowersOffAndWritesStats(t *testing.T) {
 	}
 }
 
+func TestStatsToStdout(t *testing.T) {
+	out, err := exec.Command(juice(t), "run", "--kernel", writeTemp(t, "Image", image()), "--stats", "-").Output()
+	if err != nil || !bytes.Contains(out, []byte(`"exit": "poweroff"`)) {
+		t.Fatalf("--stats -: %v\n%s", err, out)
+	}
+}
+
 func TestExitStatuses(t *testing.T) {
 	bin := juice(t)
 	for _, tc := range []struct {

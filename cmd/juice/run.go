@@ -89,7 +89,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.Memory, "memory", "256M", "RAM `SIZE` with a binary unit (e.g. 512M, 1G; see docs/sizes.md)")
 	fl.StringVar(&f.Firmware, "firmware", "", "M-mode firmware ELF `FILE` (e.g. OpenSBI fw_jump.elf) instead of Juice's SBI")
 	fl.StringVar(&f.Bare, "bare", "", "run a bare-metal `ELF` from its entry in M-mode (HTIF tohost convention)")
-	fl.StringVar(&f.stats, "stats", "", "write run statistics as JSON to `FILE`")
+	fl.StringVar(&f.stats, "stats", "", "write run statistics as JSON to `FILE` (- for stdout)")
 	fl.Uint64Var(&f.MaxInstructions, "max-instructions", 0, "stop after `N` instructions (0: no limit)")
 	fl.StringArrayVar(&f.Disks, "disk", nil, "attach a virtio-blk disk: `FILE[,ro][,overlay=FILE][,serial=ID]` (repeatable)")
 	fl.StringArrayVar(&f.Nets, "net", nil, "attach a virtio-net interface: `user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...` or tap=NAME (repeatable)")
@@ -402,7 +402,7 @@ func (f *runFlags) checkOutputs(others ...string) error {
 			return fmt.Errorf("overlay: %w", err)
 		}
 	}
-	if f.stats == "" {
+	if f.stats == "" || f.stats == "-" {
 		return nil
 	}
 	if err := outfile.Check(f.stats, slices.Concat(in, ovl, others)...); err != nil {
@@ -492,7 +492,9 @@ func reportRun(f *runFlags, e machine.Exit, wall time.Duration) error {
 			return err
 		}
 		in, ovl := f.files()
-		if err := outfile.WriteFile(f.stats, append(b, '\n'), outfile.Options{Inputs: slices.Concat(in, ovl)}); err != nil {
+		if f.stats == "-" {
+			os.Stdout.Write(append(b, '\n'))
+		} else if err := outfile.WriteFile(f.stats, append(b, '\n'), outfile.Options{Inputs: slices.Concat(in, ovl)}); err != nil {
 			return fmt.Errorf("--stats: %w", err)
 		}
 	}
