@@ -297,23 +297,11 @@ func TestMemoryBeyondTheHostIsRefused(t *testing.T) {
 		{"-d", "RLIMIT_DATA"},
 	} {
 		// 4 GiB is plenty for juice itself, not for an 8 GiB guest.
-		sh := fmt.Sprintf(`ulimit %s 4194304 && exec "$0" "$@"`, tc.ulimit)
-		cmd := exec.Command("sh", "-c", sh, juice(t), "run", "--kernel", kernel, "--memory", "8G")
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		oneLine125(t, stderr.String(), code, tc.want)
+		stderr, code := runJuiceLimited(t, "ulimit "+tc.ulimit+" 4194304", "run", "--kernel", kernel, "--memory", "8G")
+		oneLine125(t, stderr, code, tc.want)
 		// Under the same limit a guest that fits runs.
-		cmd = exec.Command("sh", "-c", sh, juice(t), "run", "--kernel", kernel, "--memory", "1G")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("ulimit %s 4G, --memory 1G: %v\n%s", tc.ulimit, err, out)
+		if stderr, code := runJuiceLimited(t, "ulimit "+tc.ulimit+" 4194304", "run", "--kernel", kernel, "--memory", "1G"); code != 0 {
+			t.Fatalf("ulimit %s 4G, --memory 1G: status %d\n%s", tc.ulimit, code, stderr)
 		}
 	}
 }
@@ -548,19 +536,8 @@ func TestInputLargerThanRAMIsRefused(t *testing.T) {
 	} {
 		// A limit on the address space turns a read that does not stop
 		// into a quick crash rather than a full host.
-		sh := `ulimit -v 4194304 && exec "$0" "$@"`
-		cmd := exec.Command("sh", append([]string{"-c", sh, juice(t), "run", "--memory", "16M"}, args...)...)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		oneLine125(t, stderr.String(), code, "is larger than the guest's 16 MiB of RAM")
+		stderr, code := runJuiceLimited(t, "ulimit -v 4194304", append([]string{"run", "--memory", "16M"}, args...)...)
+		oneLine125(t, stderr, code, "is larger than the guest's 16 MiB of RAM")
 	}
 }
 
@@ -647,4 +624,21 @@ func TestMoreDevicesThanVirtioSlots(t *testing.T) {
 	}
 	_, stderr, code = runJuice(t, append([]string{"run", "--kernel", kernel, "--no-rng", "--net", "user"}, disks(8)...)...)
 	oneLine125(t, stderr, code, "9 devices (8 disks, 1 network interface)")
+}
+
+// runJuiceLimited runs juice with args after the shell command limit (a
+// ulimit) and returns its stderr and exit status.
+func runJuiceLimited(t *testing.T, limit string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command("sh", append([]string{"-c", limit + ` && exec "$0" "$@"`, juice(t)}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return stderr.String(), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stderr.String(), 0
 }
