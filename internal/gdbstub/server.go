@@ -196,8 +196,6 @@ func (s *session) errorReply(code int, err error) []byte {
 	return []byte(fmt.Sprintf("E%02x", code&0xff))
 }
 
-var errBadPacket = errors.New("malformed packet")
-
 // dispatch handles one packet and returns the reply (nil: none).
 func (s *session) dispatch(p []byte) ([]byte, error) {
 	if len(p) == 0 {

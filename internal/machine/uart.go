@@ -1,13 +1,10 @@
 package machine
 
-import "io"
-
 // uart is an ns16550a-compatible serial port. Transmission completes at
 // once; received bytes come from the machine's input path.
 type uart struct {
-	m   *Machine
-	out io.Writer
-	rx  []byte
+	m  *Machine
+	rx []byte
 
 	ier, lcr, mcr, scr, fcr uint8
 	dll, dlm                uint8

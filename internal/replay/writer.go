@@ -37,7 +37,6 @@ type Writer struct {
 	enc    *zstd.Encoder
 	events uint64 // frames written so far
 	lastAt uint64
-	crc    uint32 // CRC-32C of the compressed stream so far
 
 	now       func() time.Time // the host clock, replaceable in tests
 	interval  time.Duration
