@@ -145,16 +145,6 @@ func (s *fileScript) checkDigest(got machine.Summary) error {
 	return nil
 }
 
-// checkInputs verifies that the files a recording names are unchanged.
-func checkInputs(inputs []replay.InputFile) error {
-	for _, in := range inputs {
-		if err := checkInput(in, in.Path, ""); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // checkInput checks that the file at path is the recording's input in;
 // flag names the option that named path, if one did.
 func checkInput(in replay.InputFile, path, flag string) error {
@@ -364,6 +354,7 @@ func (s *replaySetup) setup(given replayInputs) error {
 	for i := range s.h.Inputs {
 		byRole[s.h.Inputs[i].Role] = &s.h.Inputs[i]
 	}
+	givenBy := map[string]string{} // role → the option that named its file
 	use := func(role, flag, path string, set func(string) error) error {
 		if path == "" {
 			return nil
@@ -372,10 +363,8 @@ func (s *replaySetup) setup(given replayInputs) error {
 		if !ok {
 			return fmt.Errorf("replay: --%s %s: the recording has no %s", flag, path, role)
 		}
-		if err := checkInput(*in, path, flag); err != nil {
-			return err
-		}
 		in.Path = path
+		givenBy[role] = flag
 		return set(path)
 	}
 	for _, g := range []struct {
@@ -403,7 +392,12 @@ func (s *replaySetup) setup(given replayInputs) error {
 			return err
 		}
 	}
-	return checkInputs(s.h.Inputs)
+	for _, in := range s.h.Inputs {
+		if err := checkInput(in, in.Path, givenBy[in.Role]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close closes the recording.
