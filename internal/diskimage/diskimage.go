@@ -560,6 +560,39 @@ func blocksFor(n int64) int64 {
 	return b + n/(128*bytesize.MiB)
 }
 
+// walkKept walks root in byte order (symbolic links not followed) and
+// calls f for each entry, the root's included (rel "."), except what skip
+// is true of, with all a skipped folder holds; skipped, if not nil, hears
+// of each entry left out. It stops when ctx is done.
+func walkKept(ctx context.Context, root string, skipped func(string), skip func(string) bool, f func(p, rel string, d fs.DirEntry, info fs.FileInfo) error) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		if rel != "." && skip(p) {
+			if skipped != nil {
+				skipped(p)
+			}
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return f(p, rel, d, info)
+	})
+}
+
 // scanTree walks root the way mke2fs -d does (entries in byte order,
 // symlinks not followed) and returns its statistics and content hash,
 // leaving out what skip is true of (with all a skipped folder holds); it
@@ -577,28 +610,7 @@ func scanTree(ctx context.Context, root string, skip func(string) bool) (treeSta
 		h.Write(n[:])
 		h.Write(b)
 	}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		if rel != "." && skip(p) {
-			skipped = true
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
+	err := walkKept(ctx, root, func(string) { skipped = true }, skip, func(p, rel string, d fs.DirEntry, info fs.FileInfo) error {
 		if rel != "." {
 			parent := filepath.Dir(p)
 			dirEntries[parent] += roundUp(8+int64(len(d.Name())), 4)
@@ -680,27 +692,7 @@ func stageTree(ctx context.Context, root, stage string, skip func(string) bool) 
 		mode fs.FileMode
 	}
 	var dirs []dirMode
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		if rel != "." && skip(p) {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
+	err := walkKept(ctx, root, nil, skip, func(p, rel string, d fs.DirEntry, info fs.FileInfo) error {
 		dst := filepath.Join(stage, rel)
 		switch {
 		case d.IsDir():
