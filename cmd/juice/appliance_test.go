@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +12,10 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/juicevm/juice/internal/appliance"
+	"github.com/juicevm/juice/internal/vmm"
+	"github.com/juicevm/juice/internal/vmspec"
 )
 
 // fakeAppliance writes an appliance folder by hand, as juice build would:
@@ -53,9 +58,9 @@ func fakeAppliance(t testing.TB, kernel []byte, edit func(m map[string]any)) str
 	return dir
 }
 
-// applied parses run's flags from args and fills the spec from the
-// appliance in dir.
-func applied(t *testing.T, dir string, args ...string) (runSpec, error) {
+// applied parses run's flags from args and makes the VM spec of the
+// appliance in dir with them.
+func applied(t *testing.T, dir string, args ...string) (vmspec.Spec, error) {
 	t.Helper()
 	var f runFlags
 	cmd := &cobra.Command{Use: "run"}
@@ -63,26 +68,39 @@ func applied(t *testing.T, dir string, args ...string) (runSpec, error) {
 	if err := cmd.ParseFlags(args); err != nil {
 		t.Fatal(err)
 	}
-	err := f.useApplianceArg(cmd, []string{dir}, nil)
-	f.opened.close()
-	f.opened = openedFiles{}
-	return f.runSpec, err
+	spec, files, err := f.specOf(context.Background(), cmd, []string{dir}, nil)
+	files.Close()
+	return spec, err
 }
 
-func TestApplianceFillsTheRunSpec(t *testing.T) {
+func TestApplianceFillsTheSpec(t *testing.T) {
 	dir := fakeAppliance(t, image(), nil)
 	abs, _ := filepath.Abs(dir)
 	got, err := applied(t, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := runSpec{
-		Kernel: filepath.Join(abs, "kernel"), Initrd: filepath.Join(abs, "initrd.cpio.zst"),
-		Cmdline: "console=ttyS0 quiet juice.appliance=1", CPUs: 2, Memory: "64M",
-		Nets:      []string{"user,hostfwd=tcp:127.0.0.1:18080-:80"},
-		Disks:     []string{filepath.Join(abs, "data.img") + ",serial=data"},
+	sum := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := sha256.Sum256(b)
+		return hex.EncodeToString(s[:])
+	}
+	want := vmspec.Spec{
+		Version: vmspec.Version,
+		Boot: vmspec.Boot{
+			Kernel:  &vmspec.File{Path: filepath.Join(abs, "kernel"), SHA256: sum("kernel")},
+			Initrd:  &vmspec.File{Path: filepath.Join(abs, "initrd.cpio.zst"), SHA256: sum("initrd.cpio.zst")},
+			Cmdline: "console=ttyS0 quiet juice.appliance=1",
+		},
+		CPUs: 2, Memory: 64 << 20,
+		Net:       []vmspec.Net{{Mode: "user", Forwards: []vmspec.Forward{{Protocol: "tcp", Host: "127.0.0.1:18080", GuestPort: 80}}}},
+		Disks:     []vmspec.Disk{{Path: filepath.Join(abs, "data.img"), Serial: "data"}},
 		Console:   "uart",
-		Appliance: abs, ApplianceName: "fake",
+		Entropy:   true,
+		Appliance: &vmspec.Appliance{Path: abs, Name: "fake"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("spec\n got %+v\nwant %+v", got, want)
@@ -93,9 +111,9 @@ func TestApplianceFillsTheRunSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Memory != "128M" || got.CPUs != 1 || !reflect.DeepEqual(got.Nets, []string{"user"}) ||
-		!reflect.DeepEqual(got.Disks, []string{"other.img,ro"}) || !got.NoRNG ||
-		got.Cmdline != "console=ttyS0 quiet juice.appliance=1 juice.debug=1" {
+	if got.Memory != 128<<20 || got.CPUs != 1 || !reflect.DeepEqual(got.Net, []vmspec.Net{{Mode: "user"}}) ||
+		!reflect.DeepEqual(got.Disks, []vmspec.Disk{{Path: "other.img", ReadOnly: true}}) || got.Entropy ||
+		got.Boot.Cmdline != "console=ttyS0 quiet juice.appliance=1 juice.debug=1" {
 		t.Fatalf("overridden spec: %+v", got)
 	}
 
@@ -103,16 +121,17 @@ func TestApplianceFillsTheRunSpec(t *testing.T) {
 	var f runFlags
 	cmd := &cobra.Command{Use: "record"}
 	f.register(cmd)
-	o := &recordOutputs{out: "/tmp/x.jrr", overlays: map[string]string{}}
-	if err := f.useApplianceArg(cmd, []string{dir}, o.recordOverlay); err != nil {
+	overlays := map[string]string{}
+	spec, files, err := f.specOf(context.Background(), cmd, []string{dir}, func(disk string) string { return vmm.RecordOverlay("/tmp/x.jrr", disk, overlays) })
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.opened.close()
-	if o.overlays["/tmp/x.jrr.partial.data.ovl"] != "/tmp/x.jrr.data.ovl" {
-		t.Fatalf("overlays %v", o.overlays)
+	defer files.Close()
+	if overlays["/tmp/x.jrr.partial.data.ovl"] != "/tmp/x.jrr.data.ovl" {
+		t.Fatalf("overlays %v", overlays)
 	}
-	if want := filepath.Join(abs, "data.img") + ",serial=data,overlay=/tmp/x.jrr.partial.data.ovl"; !reflect.DeepEqual(f.Disks, []string{want}) {
-		t.Fatalf("record disks %q, want %q", f.Disks, want)
+	if want := (vmspec.Disk{Path: filepath.Join(abs, "data.img"), Serial: "data", Overlay: "/tmp/x.jrr.partial.data.ovl"}); !reflect.DeepEqual(spec.Disks, []vmspec.Disk{want}) {
+		t.Fatalf("record disks %+v, want %+v", spec.Disks, want)
 	}
 
 	// Without network or disks in the manifest, none are attached.
@@ -126,8 +145,28 @@ func TestApplianceFillsTheRunSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Nets != nil || got.Disks != nil || got.CPUs != 1 || got.Memory != "256M" {
+	if got.Net != nil || got.Disks != nil || got.CPUs != 1 || got.Memory != 256<<20 {
 		t.Fatalf("spec without network or disks: %+v", got)
+	}
+}
+
+// An appliance in a folder whose path holds a comma runs: paths are spec
+// fields, not option strings.
+func TestApplianceWithCommaInPath(t *testing.T) {
+	src := fakeAppliance(t, image(0x001002b7, 0x00033337, 0x33330313, 0x0062a023, 0x0000006f), func(m map[string]any) { delete(m, "network") })
+	dir := filepath.Join(t.TempDir(), "a,b=c.appliance")
+	if err := os.Rename(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := runJuice(t, "run", dir); code != 3 {
+		t.Fatalf("run: status %d, want 3\n%s", code, errs)
+	}
+	rec := filepath.Join(filepath.Dir(dir), "x,y.jrr")
+	if _, errs, code := runJuice(t, "record", "-o", rec, dir); code != 3 {
+		t.Fatalf("record: status %d, want 3\n%s", code, errs)
+	}
+	if _, errs, code := runJuice(t, "replay", rec); code != 0 || !strings.Contains(errs, "replay matches") {
+		t.Fatalf("replay: status %d\n%s", code, errs)
 	}
 }
 
@@ -165,7 +204,7 @@ func TestApplianceRunRecordReplay(t *testing.T) {
 		t.Fatalf("replay: status %d\n%s", code, errs)
 	}
 	info, errs, code := runJuice(t, "replay", "--info", rec)
-	if code != 0 || !strings.Contains(info, `"appliance_name": "fake"`) {
+	if code != 0 || !strings.Contains(info, `"name": "fake"`) {
 		t.Fatalf("replay --info: status %d\n%s%s", code, info, errs)
 	}
 }
@@ -234,9 +273,9 @@ func FuzzApplianceManifest(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(dir, "manifest.json"), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		a, err := loadAppliance(dir)
+		a, err := appliance.Open(dir)
 		if err == nil {
-			a.root.Close()
+			a.Close()
 		}
 	})
 }

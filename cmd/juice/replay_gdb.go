@@ -9,44 +9,35 @@ import (
 	"strconv"
 
 	"github.com/juicevm/juice/internal/gdbstub"
-	"github.com/juicevm/juice/internal/machine"
 	"github.com/juicevm/juice/internal/timetravel"
+	"github.com/juicevm/juice/internal/vmm"
 )
 
 // replayGDB replays a recording under gdb's control: it serves the gdb
 // remote protocol on addr to one client, which can run the replay
 // forwards and backwards (juice replay FILE.jrr --gdb ADDR).
-func replayGDB(ctx context.Context, path, addr string, given replayInputs) error {
+func replayGDB(ctx context.Context, path, addr string, moved vmm.Moved) error {
 	network, addr, err := gdbListenAddr(addr)
 	if err != nil {
 		return err
 	}
-	s, err := openReplay(path, given)
+	s, err := vmm.OpenReplay(path, moved)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if s.script.end == nil {
-		return fmt.Errorf("replay --gdb: %v: gdb needs to know where the recording ends; replay it without --gdb, which replays it up to its last complete event", s.script.truncated)
+	end := s.End()
+	if end == nil {
+		return fmt.Errorf("replay --gdb: %v: gdb needs to know where the recording ends; replay it without --gdb, which replays it up to its last complete event", s.Truncated())
 	}
-	f := &s.f
-	if err := f.resolve(ctx); err != nil {
-		return err
-	}
-	cfg, err := f.machineConfig()
-	if err != nil {
-		return err
-	}
-	s.prepare(&cfg)
 	con := &rewindConsole{w: os.Stdout}
-	cfg.Console = con
-	m, err := machine.New(cfg)
+	vm, err := s.New(vmm.Options{Console: con, Logger: newLogger()})
 	if err != nil {
 		return err
 	}
-	defer m.Close()
-	tm := &consoleMachine{Machine: timetravel.FromMachine(m), con: con, at: map[timetravel.Checkpoint]int64{}}
-	sess, err := timetravel.New(tm, timetravel.Options{End: s.script.end.Instructions, Log: os.Stderr})
+	defer vm.Close()
+	tm := &consoleMachine{Machine: timetravel.FromMachine(vm.Machine()), con: con, at: map[timetravel.Checkpoint]int64{}}
+	sess, err := timetravel.New(tm, timetravel.Options{End: end.Instructions, Log: os.Stderr})
 	if err != nil {
 		return fmt.Errorf("replay --gdb: %w", err)
 	}
@@ -70,7 +61,7 @@ func replayGDB(ctx context.Context, path, addr string, given replayInputs) error
 	defer conn.Close()
 	stopConn := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stopConn()
-	fmt.Fprintf(os.Stderr, "juice: gdb connected from %s; the recording ends at instruction %d\n", conn.RemoteAddr(), s.script.end.Instructions)
+	fmt.Fprintf(os.Stderr, "juice: gdb connected from %s; the recording ends at instruction %d\n", conn.RemoteAddr(), end.Instructions)
 	err = gdbstub.Serve(ctx, conn, &timetravel.Target{S: sess}, os.Stderr)
 	if ctx.Err() != nil {
 		return exitStatus{exitCanceled}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strconv"
@@ -20,102 +19,69 @@ import (
 	"github.com/juicevm/juice/internal/kernel"
 	"github.com/juicevm/juice/internal/machine"
 	"github.com/juicevm/juice/internal/outfile"
+	"github.com/juicevm/juice/internal/usernet"
+	"github.com/juicevm/juice/internal/vmm"
+	"github.com/juicevm/juice/internal/vmspec"
 )
 
 // defaultCmdline is the kernel command line of the default appliance.
 const defaultCmdline = "console=ttyS0"
 
-// runSpec is what configures a machine from the command line: the options
-// shared by run and record. A recording carries it (resolved) in its header.
-type runSpec struct {
-	Kernel          string   `json:"kernel,omitempty"`
-	Initrd          string   `json:"initrd,omitempty"`
-	Cmdline         string   `json:"cmdline"`
-	Firmware        string   `json:"firmware,omitempty"`
-	Bare            string   `json:"bare,omitempty"`
-	CPUs            int      `json:"cpus"`
-	Memory          string   `json:"memory"`
-	MaxInstructions uint64   `json:"max_instructions,omitempty"`
-	Disks           []string `json:"disks,omitempty"`
-	Nets            []string `json:"nets,omitempty"`
-	Vsock           string   `json:"vsock,omitempty"`
-	NoRNG           bool     `json:"no_rng,omitempty"`
-	Console         string   `json:"console"`
-	// Appliance and ApplianceName name the appliance folder the rest was
-	// filled from, if any (for people reading a recording's header).
-	Appliance     string `json:"appliance,omitempty"`
-	ApplianceName string `json:"appliance_name,omitempty"`
-
-	// opened are files the front end has opened already (an appliance's,
-	// confined to its folder), by the path the spec names them by.
-	opened openedFiles
-}
-
-// openedFiles are input files opened (or read) before the machine is
-// built, so that the machine uses exactly those.
-type openedFiles struct {
-	data  map[string][]byte   // kernel and initrd contents
-	disks map[string]*os.File // disk images
-}
-
-// take returns the opened image for a disk path and forgets it: the
-// machine takes it over.
-func (o *openedFiles) take(path string) *os.File {
-	f := o.disks[path]
-	delete(o.disks, path)
-	return f
-}
-
-// close closes the disk images nothing took.
-func (o *openedFiles) close() {
-	for p, f := range o.disks {
-		f.Close()
-		delete(o.disks, p)
-	}
-}
-
-// runFlags are the options of run and record.
+// runFlags are the options of run and record: what they make a VM spec
+// from, with an appliance's manifest or the default appliance.
 type runFlags struct {
-	runSpec
-	stats string
+	kernel, initrd, cmdline, firmware, bare string
+	cpus                                    int
+	memory                                  string
+	maxInstructions                         uint64
+	disks, nets                             []string
+	vsock                                   string
+	noRNG                                   bool
+	console                                 string
+	stats                                   string
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.Kernel, "kernel", "", "kernel `IMAGE` (RISC-V Linux Image or ELF); default: the default appliance")
-	fl.StringVar(&f.Initrd, "initrd", "", "initial RAM file system `FILE`")
-	fl.StringVar(&f.Cmdline, "append", "", "kernel command line `ARGS`")
-	fl.IntVar(&f.CPUs, "cpus", 1, "number of harts `N`")
-	fl.StringVar(&f.Memory, "memory", "256M", "RAM `SIZE` with a binary unit (e.g. 512M, 1G; see docs/sizes.md)")
-	fl.StringVar(&f.Firmware, "firmware", "", "M-mode firmware ELF `FILE` (e.g. OpenSBI fw_jump.elf) instead of Juice's SBI")
-	fl.StringVar(&f.Bare, "bare", "", "run a bare-metal `ELF` from its entry in M-mode (HTIF tohost convention)")
+	fl.StringVar(&f.kernel, "kernel", "", "kernel `IMAGE` (RISC-V Linux Image or ELF); default: the default appliance")
+	fl.StringVar(&f.initrd, "initrd", "", "initial RAM file system `FILE`")
+	fl.StringVar(&f.cmdline, "append", "", "kernel command line `ARGS`")
+	fl.IntVar(&f.cpus, "cpus", 1, "number of harts `N`")
+	fl.StringVar(&f.memory, "memory", "256M", "RAM `SIZE` with a binary unit (e.g. 512M, 1G; see docs/sizes.md)")
+	fl.StringVar(&f.firmware, "firmware", "", "M-mode firmware ELF `FILE` (e.g. OpenSBI fw_jump.elf) instead of Juice's SBI")
+	fl.StringVar(&f.bare, "bare", "", "run a bare-metal `ELF` from its entry in M-mode (HTIF tohost convention)")
 	fl.StringVar(&f.stats, "stats", "", "write run statistics as JSON to `FILE` (- for stdout)")
-	fl.Uint64Var(&f.MaxInstructions, "max-instructions", 0, "stop after `N` instructions (0: no limit)")
-	fl.StringArrayVar(&f.Disks, "disk", nil, "attach a virtio-blk disk: `FILE[,ro][,overlay=FILE][,serial=ID]` (repeatable)")
-	fl.StringArrayVar(&f.Nets, "net", nil, "attach a virtio-net interface: `user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...` or tap=NAME (repeatable)")
-	fl.StringVar(&f.Vsock, "vsock", "", "attach virtio-vsock with its host side on a Unix socket: `PATH[,cid=N]` (guest CID 3 by default)")
-	fl.BoolVar(&f.NoRNG, "no-rng", false, "leave out the virtio-rng device")
-	fl.StringVar(&f.Console, "console", "uart", "guest console device: `uart` (ttyS0) or virtio (hvc0)")
+	fl.Uint64Var(&f.maxInstructions, "max-instructions", 0, "stop after `N` instructions (0: no limit)")
+	fl.StringArrayVar(&f.disks, "disk", nil, "attach a virtio-blk disk: `FILE[,ro][,overlay=FILE][,serial=ID]` (repeatable)")
+	fl.StringArrayVar(&f.nets, "net", nil, "attach a virtio-net interface: `user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...` or tap=NAME (repeatable)")
+	fl.StringVar(&f.vsock, "vsock", "", "attach virtio-vsock with its host side on a Unix socket: `PATH[,cid=N]` (guest CID 3 by default)")
+	fl.BoolVar(&f.noRNG, "no-rng", false, "leave out the virtio-rng device")
+	fl.StringVar(&f.console, "console", "uart", "guest console device: `uart` (ttyS0) or virtio (hvc0)")
 }
 
 // parseNet parses a --net value: user[,hostfwd=RULE]... or tap=NAME.
-func parseNet(s string) (machine.NetConfig, error) {
+func parseNet(s string) (vmspec.Net, error) {
 	parts := strings.Split(s, ",")
-	var n machine.NetConfig
+	var n vmspec.Net
 	switch k, v, _ := strings.Cut(parts[0], "="); {
 	case parts[0] == "user":
+		n.Mode = vmspec.NetUser
 		for _, p := range parts[1:] {
 			rule, ok := strings.CutPrefix(p, "hostfwd=")
 			if !ok {
 				return n, fmt.Errorf("--net %q: unknown option %q (want hostfwd=RULE)", s, p)
 			}
-			n.HostForwards = append(n.HostForwards, rule)
+			fw, err := usernet.ParseForward(rule)
+			if err != nil {
+				return n, fmt.Errorf("--net %q: %w", s, err)
+			}
+			n.Forwards = append(n.Forwards, vmspec.Forward{Protocol: fw.Proto, Host: fw.HostAddr, GuestPort: fw.GuestPort})
 		}
 	case k == "tap" && v != "":
 		if len(parts) > 1 {
 			return n, fmt.Errorf("--net %q: tap takes no options", s)
 		}
-		n.Tap = v
+		n.Mode, n.Tap = vmspec.NetTap, v
 	default:
 		return n, fmt.Errorf("--net %q: want user[,hostfwd=...] or tap=NAME", s)
 	}
@@ -123,9 +89,9 @@ func parseNet(s string) (machine.NetConfig, error) {
 }
 
 // parseVsock parses a --vsock value: PATH[,cid=N].
-func parseVsock(s string) (machine.VsockConfig, error) {
+func parseVsock(s string) (vmspec.Vsock, error) {
 	parts := strings.Split(s, ",")
-	v := machine.VsockConfig{Path: parts[0]}
+	v := vmspec.Vsock{Path: parts[0]}
 	if v.Path == "" {
 		return v, fmt.Errorf("--vsock %q: no socket path", s)
 	}
@@ -141,9 +107,9 @@ func parseVsock(s string) (machine.VsockConfig, error) {
 }
 
 // parseDisk parses a --disk value: FILE[,ro][,overlay=FILE][,serial=ID].
-func parseDisk(s string) (machine.DiskConfig, error) {
+func parseDisk(s string) (vmspec.Disk, error) {
 	parts := strings.Split(s, ",")
-	d := machine.DiskConfig{Path: parts[0]}
+	d := vmspec.Disk{Path: parts[0]}
 	if d.Path == "" {
 		return d, fmt.Errorf("--disk %q: no image file", s)
 	}
@@ -163,26 +129,6 @@ func parseDisk(s string) (machine.DiskConfig, error) {
 	return d, nil
 }
 
-// formatDisk writes a disk configuration as a --disk value.
-func formatDisk(d machine.DiskConfig) (string, error) {
-	for _, v := range []string{d.Path, d.Overlay, d.Serial} {
-		if strings.Contains(v, ",") {
-			return "", fmt.Errorf("disk %s: %q has a comma, which a --disk value cannot hold", d.Path, v)
-		}
-	}
-	s := d.Path
-	if d.ReadOnly {
-		s += ",ro"
-	}
-	if d.Overlay != "" {
-		s += ",overlay=" + d.Overlay
-	}
-	if d.Serial != "" {
-		s += ",serial=" + d.Serial
-	}
-	return s, nil
-}
-
 // parseMemory parses a RAM size (internal/bytesize: a unit is required).
 func parseMemory(s string) (uint64, error) {
 	n, err := bytesize.Parse(s)
@@ -195,58 +141,150 @@ func parseMemory(s string) (uint64, error) {
 	return uint64(n), nil
 }
 
-// readInput reads a kernel, initrd, firmware or bare-metal file, which
-// must fit in the guest's RAM: a larger file (or a device such as
-// /dev/zero, which never ends) is refused before it fills the host's
-// memory. A pipe (--initrd <(zcat initrd.gz)) is read as it comes.
-func (f *runSpec) readInput(what, path string, ram uint64) ([]byte, error) {
-	if path == "" {
-		return nil, nil
-	}
-	if b, ok := f.opened.data[path]; ok {
-		return b, nil
-	}
-	fd, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	defer fd.Close()
-	tooBig := fmt.Errorf("%s: %s is larger than the guest's %s of RAM", what, path, bytesize.Format(int64(ram)))
-	size := uint64(64 << 10)
-	if fi, err := fd.Stat(); err == nil && fi.Mode().IsRegular() {
-		if uint64(fi.Size()) > ram {
-			return nil, tooBig
-		}
-		size = uint64(fi.Size()) + 1 // room to see the end
-	}
-	b := make([]byte, 0, min(size, ram+1))
-	for {
-		if len(b) == cap(b) {
-			// Grow, but never past what would be refused.
-			b = append(make([]byte, 0, min(2*uint64(cap(b)), ram+1)), b...)
-		}
-		n, err := fd.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		switch {
-		case uint64(len(b)) > ram:
-			return nil, tooBig
-		case err == io.EOF:
-			return b, nil
-		case err != nil:
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-	}
+// defaultSpec is a VM spec with the defaults of run's flags.
+func defaultSpec() vmspec.Spec {
+	return vmspec.Spec{Version: vmspec.Version, CPUs: 1, Memory: 256 << 20, Console: vmspec.ConsoleUART, Entropy: true}
 }
 
-// resolve fills in what the spec leaves to defaults: with no kernel, the
-// default appliance (built if needed) and its command line.
-func (f *runSpec) resolve(ctx context.Context) error {
-	if f.Kernel != "" || f.Bare != "" {
-		return nil
+// specOf makes the VM spec of run and record from their flags and
+// argument: an appliance folder (args[0]), whose manifest the flags set on
+// the command line win over, or else the flags alone, with the default
+// appliance when they name no kernel. overlay, if not nil, names a new
+// overlay for each disk of the appliance (record: a replay needs its
+// disks as they were when the recording started). The files the spec
+// names that were opened already (an appliance's) come back in files.
+func (f *runFlags) specOf(ctx context.Context, cmd *cobra.Command, args []string, overlay func(disk string) string) (spec vmspec.Spec, files *vmm.Files, err error) {
+	set := cmd.Flags().Changed
+	spec = defaultSpec()
+	files = &vmm.Files{}
+	defer func() {
+		if err != nil {
+			files.Close()
+		}
+	}()
+	if f.bare != "" && (f.kernel != "" || f.initrd != "" || f.firmware != "") {
+		return spec, files, errors.New("--bare runs a program alone: drop --kernel, --initrd and --firmware")
 	}
-	if f.Initrd != "" {
-		return errors.New("--initrd needs --kernel")
+	if len(args) > 0 {
+		if f.bare != "" {
+			return spec, files, fmt.Errorf("--bare runs a program alone: drop it or the appliance %s", args[0])
+		}
+		if spec, err = f.applianceSpec(args[0], spec, files, overlay); err != nil {
+			return spec, files, err
+		}
 	}
+	file := func(p string) *vmspec.File { return &vmspec.File{Path: p} }
+	switch {
+	case f.bare != "":
+		spec.Boot = vmspec.Boot{Bare: file(f.bare)}
+	case f.kernel != "":
+		spec.Boot.Kernel = file(f.kernel)
+	}
+	if set("initrd") {
+		spec.Boot.Initrd = file(f.initrd)
+	}
+	if f.firmware != "" {
+		spec.Boot.Firmware = file(f.firmware)
+	}
+	switch f.console {
+	case vmspec.ConsoleUART, vmspec.ConsoleVirtio:
+		spec.Console = f.console
+	default:
+		return spec, files, fmt.Errorf("--console %q: want uart or virtio", f.console)
+	}
+	switch {
+	case spec.Appliance != nil:
+		// An appliance's command line, with --append's arguments after it.
+		if spec.Console == vmspec.ConsoleVirtio {
+			spec.Boot.Cmdline = strings.ReplaceAll(spec.Boot.Cmdline, "console=ttyS0", "console=hvc0")
+		}
+		if set("append") {
+			spec.Boot.Cmdline = strings.TrimSpace(spec.Boot.Cmdline + " " + f.cmdline)
+		}
+	case spec.Boot.Kernel == nil && spec.Boot.Bare == nil:
+		if f.initrd != "" {
+			return spec, files, errors.New("--initrd needs --kernel")
+		}
+		if err := f.defaultAppliance(ctx, &spec); err != nil {
+			return spec, files, err
+		}
+	default:
+		spec.Boot.Cmdline = f.cmdline
+	}
+	if set("cpus") || spec.Appliance == nil {
+		if f.cpus < 1 || f.cpus > machine.MaxCPUs {
+			return spec, files, fmt.Errorf("--cpus %d: want 1 to %d harts", f.cpus, machine.MaxCPUs)
+		}
+		spec.CPUs = f.cpus
+	}
+	if set("memory") || spec.Appliance == nil {
+		mem, err := parseMemory(f.memory)
+		if err != nil {
+			return spec, files, err
+		}
+		spec.Memory = vmspec.Size(mem)
+	}
+	if set("disk") {
+		spec.Disks = nil
+		for _, d := range f.disks {
+			dc, err := parseDisk(d)
+			if err != nil {
+				return spec, files, err
+			}
+			spec.Disks = append(spec.Disks, dc)
+		}
+	}
+	if set("net") {
+		spec.Net = nil
+		for _, v := range f.nets {
+			n, err := parseNet(v)
+			if err != nil {
+				return spec, files, err
+			}
+			spec.Net = append(spec.Net, n)
+		}
+	}
+	if f.vsock != "" {
+		v, err := parseVsock(f.vsock)
+		if err != nil {
+			return spec, files, err
+		}
+		spec.Vsock = &v
+	}
+	spec.Entropy = !f.noRNG && spec.Boot.Bare == nil
+	spec.Limits.MaxInstructions = f.maxInstructions
+	if err := spec.Validate(); err != nil {
+		return spec, files, fmt.Errorf("vm spec: %w", err)
+	}
+	return spec, files, nil
+}
+
+// applianceSpec fills spec from the appliance folder dir, opening its
+// kernel, initrd and disk images (confined to the folder) into files.
+func (f *runFlags) applianceSpec(dir string, spec vmspec.Spec, files *vmm.Files, overlay func(disk string) string) (vmspec.Spec, error) {
+	a, err := appliance.Open(dir)
+	if err != nil {
+		return spec, err
+	}
+	defer a.Close()
+	spec, files.Data = a.Spec(spec)
+	files.Disks = map[string]*os.File{}
+	for i, d := range a.Manifest().Disks {
+		img, err := a.OpenDisk(d.File)
+		if err != nil {
+			return spec, fmt.Errorf("appliance %s: disk %s: %w", dir, d.Name, err)
+		}
+		files.Disks[spec.Disks[i].Path] = img
+		if overlay != nil {
+			spec.Disks[i].Overlay = overlay(d.Name)
+		}
+	}
+	return spec, nil
+}
+
+// defaultAppliance boots the default appliance (built if needed) with its
+// command line, unless --append gives one.
+func (f *runFlags) defaultAppliance(ctx context.Context, spec *vmspec.Spec) error {
 	d, err := appliance.BuildDefault(ctx, appliance.Options{
 		Kernel: kernel.BuildOptions{
 			Progress:     os.Stderr,
@@ -256,76 +294,16 @@ func (f *runSpec) resolve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("default appliance: %w", err)
 	}
-	f.Kernel, f.Initrd = d.KernelPath, d.InitrdPath
-	if f.Cmdline == "" {
-		f.Cmdline = defaultCmdline
-		if f.Console == "virtio" {
-			f.Cmdline = "earlycon=sbi console=hvc0"
+	spec.Boot.Kernel = &vmspec.File{Path: d.KernelPath}
+	spec.Boot.Initrd = &vmspec.File{Path: d.InitrdPath}
+	spec.Boot.Cmdline = f.cmdline
+	if spec.Boot.Cmdline == "" {
+		spec.Boot.Cmdline = defaultCmdline
+		if spec.Console == vmspec.ConsoleVirtio {
+			spec.Boot.Cmdline = "earlycon=sbi console=hvc0"
 		}
 	}
 	return nil
-}
-
-// machineConfig turns a resolved spec into a machine configuration,
-// reading the kernel, initrd and firmware files.
-func (f *runSpec) machineConfig() (machine.Config, error) {
-	var cfg machine.Config
-	mem, err := parseMemory(f.Memory)
-	if err != nil {
-		return cfg, err
-	}
-	if f.CPUs < 1 || f.CPUs > machine.MaxCPUs {
-		return cfg, fmt.Errorf("--cpus %d: want 1 to %d harts", f.CPUs, machine.MaxCPUs)
-	}
-	cfg.CPUs, cfg.Memory, cfg.Cmdline = f.CPUs, mem, f.Cmdline
-	cfg.MaxInstructions = f.MaxInstructions
-	for _, d := range f.Disks {
-		dc, err := parseDisk(d)
-		if err != nil {
-			return cfg, err
-		}
-		dc.File = f.opened.take(dc.Path)
-		cfg.Disks = append(cfg.Disks, dc)
-	}
-	for _, v := range f.Nets {
-		n, err := parseNet(v)
-		if err != nil {
-			return cfg, err
-		}
-		cfg.Net = append(cfg.Net, n)
-	}
-	if f.Vsock != "" {
-		v, err := parseVsock(f.Vsock)
-		if err != nil {
-			return cfg, err
-		}
-		cfg.Vsock = &v
-	}
-	cfg.RNG = !f.NoRNG && f.Bare == ""
-	switch f.Console {
-	case "uart":
-	case "virtio":
-		cfg.VirtioConsole = true
-	default:
-		return cfg, fmt.Errorf("--console %q: want uart or virtio", f.Console)
-	}
-	if f.Bare != "" {
-		if f.Kernel != "" || f.Initrd != "" || f.Firmware != "" {
-			return cfg, errors.New("--bare runs a program alone: drop --kernel, --initrd and --firmware")
-		}
-		cfg.Bare, err = f.readInput("bare", f.Bare, mem)
-		return cfg, err
-	}
-	if cfg.Kernel, err = f.readInput("kernel", f.Kernel, mem); err != nil {
-		return cfg, err
-	}
-	if cfg.Initrd, err = f.readInput("initrd", f.Initrd, mem); err != nil {
-		return cfg, err
-	}
-	if cfg.Firmware, err = f.readInput("firmware", f.Firmware, mem); err != nil {
-		return cfg, err
-	}
-	return cfg, nil
 }
 
 func newRunCmd() *cobra.Command {
@@ -344,21 +322,57 @@ func newRunCmd() *cobra.Command {
 			"125 Juice error, 130 quit by the user.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			defer f.opened.close()
-			if err := f.useApplianceArg(cmd, args, nil); err != nil {
+			ctx := cmd.Context()
+			spec, files, err := f.specOf(ctx, cmd, args, nil)
+			if err != nil {
 				return err
 			}
-			if err := f.resolve(cmd.Context()); err != nil {
+			defer files.Close()
+			if err := vmm.CheckOverlays(&spec); err != nil {
 				return err
 			}
-			if err := f.checkOutputs(); err != nil {
+			if err := f.checkStats(&spec); err != nil {
 				return err
 			}
-			return runMachine(cmd.Context(), &f, runHooks{})
+			start := time.Now() // from here on: loading, booting and running the guest
+			var e machine.Exit
+			err = withConsole(ctx, func(ctx context.Context, o vmm.Options) error {
+				o.Files = files
+				vm, err := vmm.New(spec, o)
+				if err != nil {
+					return err
+				}
+				defer vm.Close()
+				if e, err = vm.Machine().Run(ctx); err != nil {
+					return err
+				}
+				if err := vm.Close(); err != nil {
+					return fmt.Errorf("closing devices: %w", err)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			return f.report(&spec, e, time.Since(start))
 		},
 	}
 	f.register(cmd)
 	return cmd
+}
+
+// withConsole runs fn with the guest console on this terminal (stdin and
+// stdout), and gives the terminal back when fn returns. Ctrl-A x cancels
+// fn's context.
+func withConsole(ctx context.Context, fn func(context.Context, vmm.Options) error) error {
+	con, err := openConsole(os.Stdin, os.Stdout)
+	if err != nil {
+		return err
+	}
+	defer con.restore()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	return fn(ctx, vmm.Options{Console: con.out, ConsoleIn: con.input(cancel), Logger: newLogger()})
 }
 
 // stats is what --stats writes.
@@ -371,119 +385,25 @@ type stats struct {
 	CPUs         int     `json:"cpus"`
 }
 
-// files lists the files the spec names: those the machine only reads
-// (the kernel, initrd, firmware, bare-metal program and disk images, and
-// the vsock socket) and the disks' overlays, which it writes.
-func (f *runSpec) files() (inputs, overlays []string) {
-	inputs = []string{f.Kernel, f.Initrd, f.Firmware, f.Bare}
-	for _, d := range f.Disks {
-		if dc, err := parseDisk(d); err == nil {
-			inputs = append(inputs, dc.Path)
-			if dc.Overlay != "" {
-				overlays = append(overlays, dc.Overlay)
-			}
-		}
-	}
-	if f.Vsock != "" {
-		if v, err := parseVsock(f.Vsock); err == nil {
-			inputs = append(inputs, v.Path)
-		}
-	}
-	return inputs, overlays
-}
-
-// checkOutputs checks, before anything runs, the files the run writes:
-// the disks' overlays are no input and no link, and --stats is none of
-// the spec's files nor others.
-func (f *runFlags) checkOutputs(others ...string) error {
-	in, ovl := f.files()
-	for _, o := range ovl {
-		if err := outfile.Check(o, in...); err != nil {
-			return fmt.Errorf("overlay: %w", err)
-		}
-	}
+// checkStats checks, before anything runs, that --stats is none of the
+// spec's files nor others, and no link or folder.
+func (f *runFlags) checkStats(spec *vmspec.Spec, others ...string) error {
 	if f.stats == "" || f.stats == "-" {
 		return nil
 	}
+	in, ovl := vmm.SpecFiles(spec)
 	if err := outfile.Check(f.stats, slices.Concat(in, ovl, others)...); err != nil {
 		return fmt.Errorf("--stats: %w", err)
 	}
 	return nil
 }
 
-// runHooks let a command adjust how a machine is run; each may be nil.
-type runHooks struct {
-	// prepare adjusts the configuration before the machine is built.
-	prepare func(*machine.Config)
-	// run runs the machine in place of m.Run.
-	run func(context.Context, *machine.Machine) (machine.Exit, error)
-	// done sees the machine when it stops.
-	done func(*machine.Machine, machine.Exit)
-}
-
-// bootMachine builds the machine of a resolved spec and runs it with its
-// console on this terminal. It returns how the run ended; started reports
-// whether the machine was built and ran (a recording is worth keeping).
-func bootMachine(ctx context.Context, f *runFlags, hooks runHooks) (e machine.Exit, started bool, err error) {
-	cfg, err := f.machineConfig()
-	if err != nil {
-		return e, false, err
-	}
-	if hooks.prepare != nil {
-		hooks.prepare(&cfg)
-	}
-	con, err := openConsole(os.Stdin, os.Stdout)
-	if err != nil {
-		return e, false, err
-	}
-	defer con.restore()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if cfg.Console == nil { // prepare may have sent it elsewhere
-		cfg.Console = con.out
-	}
-	cfg.ConsoleIn = con.input(cancel)
-
-	m, err := machine.New(cfg)
-	if err != nil {
-		return e, false, err
-	}
-	defer m.Close()
-	run := hooks.run
-	if run == nil {
-		run = func(ctx context.Context, m *machine.Machine) (machine.Exit, error) { return m.Run(ctx) }
-	}
-	e, err = run(ctx, m)
-	con.restore()
-	if err != nil {
-		return e, true, err
-	}
-	if hooks.done != nil {
-		hooks.done(m, e)
-	}
-	if err := m.Close(); err != nil {
-		return e, true, fmt.Errorf("closing devices: %w", err)
-	}
-	return e, true, nil
-}
-
-// runMachine runs a resolved spec as juice run does: it says how the run
-// ended, writes --stats and returns the exit status.
-func runMachine(ctx context.Context, f *runFlags, hooks runHooks) error {
-	start := time.Now() // from here on: loading, booting and running the guest
-	e, _, err := bootMachine(ctx, f, hooks)
-	if err != nil {
-		return err
-	}
-	return reportRun(f, e, time.Since(start))
-}
-
-// reportRun says how a run ended, writes --stats and returns the exit
+// report says how a run ended, writes --stats and returns the exit
 // status.
-func reportRun(f *runFlags, e machine.Exit, wall time.Duration) error {
+func (f *runFlags) report(spec *vmspec.Spec, e machine.Exit, wall time.Duration) error {
 	code := exitCode(e)
 	if f.stats != "" {
-		s := stats{Instructions: e.Instructions, WallSeconds: wall.Seconds(), Exit: e.Kind.String(), ExitCode: code, CPUs: f.CPUs}
+		s := stats{Instructions: e.Instructions, WallSeconds: wall.Seconds(), Exit: e.Kind.String(), ExitCode: code, CPUs: spec.CPUs}
 		if s.WallSeconds > 0 {
 			s.MIPS = float64(e.Instructions) / s.WallSeconds / 1e6
 		}
@@ -491,7 +411,7 @@ func reportRun(f *runFlags, e machine.Exit, wall time.Duration) error {
 		if err != nil {
 			return err
 		}
-		in, ovl := f.files()
+		in, ovl := vmm.SpecFiles(spec)
 		if f.stats == "-" {
 			os.Stdout.Write(append(b, '\n'))
 		} else if err := outfile.WriteFile(f.stats, append(b, '\n'), outfile.Options{Inputs: slices.Concat(in, ovl)}); err != nil {
@@ -514,20 +434,5 @@ func reportRun(f *runFlags, e machine.Exit, wall time.Duration) error {
 	return nil
 }
 
-func exitCode(e machine.Exit) int {
-	switch e.Kind {
-	case machine.ExitPowerOff:
-		return min(e.Code, 119)
-	case machine.ExitReboot:
-		return exitReboot
-	case machine.ExitPanic:
-		return exitPanic
-	case machine.ExitHalted, machine.ExitLimit:
-		return exitHalted
-	case machine.ExitCanceled:
-		return exitCanceled
-	case machine.ExitBareFail:
-		return 1
-	}
-	return exitError
-}
+// exitCode is juice's exit status for how a machine stopped.
+func exitCode(e machine.Exit) int { return vmm.ExitCode(e) }

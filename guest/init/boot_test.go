@@ -13,6 +13,10 @@ import (
 	"github.com/juicevm/juice/internal/appliance"
 	"github.com/juicevm/juice/internal/diskimage"
 	"github.com/juicevm/juice/internal/machine"
+	"github.com/juicevm/juice/internal/virtio/blk"
+	vnet "github.com/juicevm/juice/internal/virtio/net"
+	"github.com/juicevm/juice/internal/vmm"
+	"github.com/juicevm/juice/internal/vmspec"
 )
 
 // timedConsole collects console output and notes when a line starting
@@ -145,7 +149,7 @@ func TestApplianceBoot(t *testing.T) {
 			"disks":   []map[string]any{{"device": "/dev/vda", "mount": "/data"}},
 		}
 		e, con, first := applianceBoot(t, kernel, app, cfg, machine.Config{
-			RNG: true, Net: []machine.NetConfig{{}}, Disks: []machine.DiskConfig{{Path: img}},
+			RNG: true, Net: []vnet.Backend{userNet(t)}, Disks: []*blk.Device{openDisk(t, img)},
 		})
 		t.Logf("first app line %v after the start; %d instructions", first, e.Instructions)
 		wantLines(t, con,
@@ -185,7 +189,7 @@ func TestApplianceBoot(t *testing.T) {
 			"app":   map[string]any{"path": "/app/apptest", "args": []string{"user"}, "uid": 1000, "gid": 1001},
 			"disks": []map[string]any{{"device": "/dev/vda", "mount": "/data"}},
 		}
-		e, con, _ := applianceBoot(t, kernel, app, cfg, machine.Config{RNG: true, Disks: []machine.DiskConfig{{Path: img}}})
+		e, con, _ := applianceBoot(t, kernel, app, cfg, machine.Config{RNG: true, Disks: []*blk.Device{openDisk(t, img)}})
 		wantLines(t, con,
 			"apptest: uid 1000 gid 1001 groups []",
 			`apptest: out.txt "written by the appliance\n" <nil>`,
@@ -215,4 +219,24 @@ func TestApplianceBoot(t *testing.T) {
 			t.Fatalf("exit %v code %d, want power-off with 0; console:\n%s", e.Kind, e.Code, con)
 		}
 	})
+}
+
+// openDisk opens a disk image for a test machine, as the VMM does.
+func openDisk(t *testing.T, img string) *blk.Device {
+	t.Helper()
+	d, err := vmm.OpenDisk(vmspec.Disk{Path: img}, 0, nil, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// userNet opens a user-mode network for a test machine.
+func userNet(t *testing.T) vnet.Backend {
+	t.Helper()
+	n, err := vmm.OpenNet(vmspec.Net{Mode: vmspec.NetUser}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -147,18 +147,20 @@ type GuestDisk struct {
 	FS string `json:"fs"`
 }
 
-// ReadManifest reads DIR/manifest.json.
+// ReadManifest reads DIR/manifest.json, strictly (DecodeManifest); Open
+// also checks the files it names.
 func ReadManifest(dir string) (*Manifest, error) {
-	data, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	p := filepath.Join(dir, ManifestFile)
+	data, err := os.ReadFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("appliance: %w", err)
 	}
-	var m Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("appliance: %s: %w", filepath.Join(dir, ManifestFile), err)
+	m, err := DecodeManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("appliance: %s: %w", p, err)
 	}
 	if m.Format != ManifestFormat {
-		return nil, fmt.Errorf("appliance: %s: format %d, want %d", filepath.Join(dir, ManifestFile), m.Format, ManifestFormat)
+		return nil, fmt.Errorf("appliance: %s: format %d, want %d", p, m.Format, ManifestFormat)
 	}
 	return &m, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/juicevm/juice/internal/diskimage"
 	"github.com/juicevm/juice/internal/distkernel"
 	"github.com/juicevm/juice/internal/machine"
+	"github.com/juicevm/juice/internal/vmspec"
 )
 
 // liveConsole is a console the test can watch while the machine runs.
@@ -200,14 +201,16 @@ func devcheckGuest(t *testing.T, kernel []byte, mem uint64, extraFiles map[strin
 		"devcheck.fetch=http://10.0.2.2:%d/page devcheck.serve=80 devcheck.vsock=5000 devcheck.vsockdial=6000", webPort) + extraCmdline
 	cfg := machine.Config{
 		CPUs: 2, Memory: mem, Kernel: kernel, Initrd: initrd, Cmdline: cmdline, RNG: true,
-		Disks: []machine.DiskConfig{{Path: img}},
-		Net:   []machine.NetConfig{{HostForwards: []string{fmt.Sprintf("tcp:127.0.0.1:%d-:80", fwd)}}},
-		Vsock: &machine.VsockConfig{Path: uds},
+	}
+	host := hostSides{
+		disks: []vmspec.Disk{{Path: img}},
+		nets:  []vmspec.Net{{Mode: vmspec.NetUser, Forwards: []vmspec.Forward{{Protocol: "tcp", Host: fmt.Sprintf("127.0.0.1:%d", fwd), GuestPort: 80}}}},
+		vsock: uds,
 	}
 	con := &liveConsole{}
 	hostSide := make(chan error, 1)
 	go func() { hostSide <- drive(t, con, fwd, uds) }()
-	e := runLive(t, cfg, con)
+	e := runLive(t, host.attach(t, cfg), con)
 	if err := <-hostSide; err != nil {
 		t.Errorf("host side: %v", err)
 	}
@@ -230,8 +233,7 @@ func devcheckGuest(t *testing.T, kernel []byte, mem uint64, extraFiles map[strin
 	}
 
 	// A second boot (a power cycle) finds what the first one wrote.
-	cfg2 := cfg
-	cfg2.Net, cfg2.Vsock = nil, nil
+	cfg2 := hostSides{disks: host.disks}.attach(t, cfg)
 	cfg2.Cmdline = "console=ttyS0 quiet juice.selfcheck=0 juice.exec=/devcheck devcheck.disk=/dev/vda devcheck.verify=1" + extraCmdline
 	con2 := &liveConsole{}
 	if e := runLive(t, cfg2, con2); e.Kind != machine.ExitPowerOff || !strings.Contains(con2.String(), protocol.AllOK) {

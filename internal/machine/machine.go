@@ -14,11 +14,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/juicevm/juice/internal/riscv"
+	"github.com/juicevm/juice/internal/virtio/blk"
 	"github.com/juicevm/juice/internal/virtio/console"
+	vnet "github.com/juicevm/juice/internal/virtio/net"
 )
 
 // ExitKind says why a machine stopped.
@@ -93,12 +96,17 @@ type Config struct {
 	Console io.Writer
 	// ConsoleIn, if set, supplies console input.
 	ConsoleIn io.Reader
-	// Disks are virtio-blk disks, in slot order.
-	Disks []DiskConfig
-	// RNG attaches a virtio-rng device fed with host entropy.
-	RNG bool
-	// Net are virtio-net interfaces, in slot order.
-	Net []NetConfig
+	// Disks are virtio-blk disks, in slot order, opened by the caller.
+	Disks []*blk.Device
+	// RNG attaches a virtio-rng device fed from Entropy (nil: the host's
+	// cryptographic randomness, crypto/rand).
+	RNG     bool
+	Entropy io.Reader
+	// Net are virtio-net interfaces, in slot order: each one's host side
+	// (a user network, a tap device), opened by the caller. With Script
+	// set the entries must be nil: the recording supplies what the host
+	// sides delivered.
+	Net []vnet.Backend
 	// Vsock, if set, attaches a virtio-vsock device.
 	Vsock *VsockConfig
 	// VirtioConsole attaches a virtio console (hvc0); console input then
@@ -117,6 +125,9 @@ type Config struct {
 	// divergence).
 	DigestInterval uint64              `json:"-"`
 	OnDigest       func(Summary) error `json:"-"`
+	// Logger receives the machine's and its devices' log lines (guest
+	// driver errors, host I/O faults); nil discards them.
+	Logger *slog.Logger
 	// MaxInstructions stops the machine after that many instructions (0: no limit).
 	MaxInstructions uint64
 	// Quantum is the number of instructions each hart runs per scheduling
@@ -137,8 +148,14 @@ const MinMemory = 16 << 20
 const MaxMemory = 64 << 30
 
 // Machine is a Juice virtual machine.
+//
+// The machine is the board alone: it opens no file, socket or device of
+// the host. Its caller (internal/vmm) opens those and hands them over in
+// Config, ready to use; the machine owns them from then on, and Close (or
+// a failed New) closes them.
 type Machine struct {
 	cfg     Config
+	log     *slog.Logger
 	ram     []byte // guest RAM, mapped by setRAM; nil once closed
 	ramMap  ramMapping
 	closed  bool
@@ -182,8 +199,19 @@ type Machine struct {
 }
 
 // New builds a machine from its configuration: it allocates RAM, loads the
-// kernel, initrd or bare-metal program and generates the device tree.
+// kernel, initrd or bare-metal program and generates the device tree. It
+// takes over the devices in cfg, also when it fails.
 func New(cfg Config) (*Machine, error) {
+	m, err := newMachine(cfg)
+	if err != nil && m == nil {
+		cfg.CloseDevices()
+	}
+	return m, err
+}
+
+// newMachine is New; once it has made m, m owns the devices (and closes
+// them on failure).
+func newMachine(cfg Config) (m *Machine, err error) {
 	if cfg.CPUs == 0 {
 		cfg.CPUs = 1
 	}
@@ -205,8 +233,12 @@ func New(cfg Config) (*Machine, error) {
 	if cfg.Console == nil {
 		cfg.Console = io.Discard
 	}
-	m := &Machine{
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	m = &Machine{
 		cfg:     cfg,
+		log:     cfg.Logger,
 		quantum: cfg.Quantum,
 		console: bufio.NewWriterSize(cfg.Console, 64<<10),
 	}

@@ -1,6 +1,7 @@
 package machine
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 
@@ -141,7 +142,11 @@ func (e entropy) Read(p []byte) (int, error) {
 		}
 		return copy(p, data), nil
 	}
-	n, err := hostEntropy{}.Read(p)
+	src := m.cfg.Entropy
+	if src == nil {
+		src = rand.Reader
+	}
+	n, err := src.Read(p)
 	m.logInput(EventEntropy, 0, p[:n])
 	return n, err
 }

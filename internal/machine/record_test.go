@@ -17,6 +17,7 @@ import (
 
 	"github.com/juicevm/juice/guest/devcheck/protocol"
 	"github.com/juicevm/juice/internal/machine"
+	"github.com/juicevm/juice/internal/vmspec"
 )
 
 // memLog records inputs in memory and replays them.
@@ -141,11 +142,12 @@ func TestRecordReplayNetwork(t *testing.T) {
 	initrd := initrdWith(t, map[string][]byte{"/devcheck": crossCompile(t, "./guest/devcheck")})
 	base := machine.Config{CPUs: 2, Memory: 256 << 20, RNG: true, Kernel: readFile(t, d.KernelPath), Initrd: initrd,
 		Cmdline: fmt.Sprintf("console=ttyS0 quiet juice.selfcheck=0 juice.exec=/devcheck devcheck.fetch=%s/page devcheck.vsock=5000 devcheck.vsockdial=6000",
-			strings.Replace(web.URL, "127.0.0.1", "10.0.2.2", 1)),
-		Net: []machine.NetConfig{{}}, Vsock: &machine.VsockConfig{Path: uds}}
+			strings.Replace(web.URL, "127.0.0.1", "10.0.2.2", 1))}
+	host := hostSides{nets: []vmspec.Net{{Mode: vmspec.NetUser}}, vsock: uds}
 	log := &memLog{}
 	rec := base
 	rec.Log = log
+	rec = host.attach(t, rec)
 	con := &liveConsole{}
 	hostSide := make(chan error, 1)
 	go func() { hostSide <- vsockEcho(t, con, uds) }()
@@ -181,6 +183,7 @@ func TestRecordReplayNetwork(t *testing.T) {
 	}
 	play := base
 	play.Script = log
+	play = host.attach(t, play)
 	e2, out2, d2, err := runWith(t, play)
 	if err != nil || out1 != out2 || e1 != e2 || d1 != d2 {
 		t.Fatalf("replay: %v; exits %+v / %+v; digests equal %v; consoles equal %v\n%s", err, e1, e2, d1 == d2, out1 == out2, out2)

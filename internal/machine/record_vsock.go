@@ -127,17 +127,19 @@ func decodeVsockEvent(b []byte) (ev vsock.HostEvent, last bool, err error) {
 // vsockHost returns the host side of the vsock device: the Unix sockets,
 // logged when recording, or the recording when replaying.
 func (m *Machine) vsockHost(v *VsockConfig) (vsock.Host, error) {
-	if m.cfg.Script != nil {
-		return &scriptedVsock{m: m, dials: v.Path != "", wake: make(chan struct{})}, nil
+	switch {
+	case m.cfg.Script != nil:
+		if v.Host != nil {
+			v.Host.Close()
+			v.Host = nil
+		}
+		return &scriptedVsock{m: m, dials: true, wake: make(chan struct{})}, nil
+	case v.Host == nil:
+		return nil, errors.New("vsock: no host side")
+	case m.cfg.Log != nil:
+		return &recordedVsock{Host: v.Host, m: m}, nil
 	}
-	h, err := vsock.NewUnixHost(vsock.Config{UnixPath: v.Path})
-	if err != nil {
-		return nil, err
-	}
-	if m.cfg.Log != nil {
-		return &recordedVsock{Host: h, m: m}, nil
-	}
-	return h, nil
+	return v.Host, nil
 }
 
 // recordedVsock logs the events the vsock device takes.

@@ -1,61 +1,26 @@
 package machine
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
-	"github.com/juicevm/juice/internal/usernet"
 	"github.com/juicevm/juice/internal/virtio"
-	"github.com/juicevm/juice/internal/virtio/blk"
 	"github.com/juicevm/juice/internal/virtio/console"
 	vnet "github.com/juicevm/juice/internal/virtio/net"
 	"github.com/juicevm/juice/internal/virtio/rng"
 	"github.com/juicevm/juice/internal/virtio/vsock"
 )
 
-// DiskConfig describes a virtio-blk disk.
-type DiskConfig struct {
-	// Path is the raw image file.
-	Path string `json:"path"`
-	// ReadOnly offers the disk read-only.
-	ReadOnly bool `json:"read_only,omitempty"`
-	// Overlay, if set, is a copy-on-write overlay file that takes every
-	// write, so the image at Path is never modified.
-	Overlay string `json:"overlay,omitempty"`
-	// Serial is the disk's ID string (default "juice-vdN").
-	Serial string `json:"serial,omitempty"`
-	// Volatile opens the image (and overlay) read-only and keeps the
-	// guest's writes in memory (blk.Options.Volatile), as a replay does;
-	// it is not part of a recorded configuration.
-	Volatile bool `json:"-"`
-	// File, if set, is the image at Path already open (read-write if the
-	// disk is writable without an overlay), as the front end opened it;
-	// the machine takes it over.
-	File *os.File `json:"-"`
-}
-
-// NetConfig describes a virtio-net interface and what it connects to: user
-// mode networking (the default) or a host tap device.
-type NetConfig struct {
-	// Tap, if set, is the host tap device to attach to.
-	Tap string `json:"tap,omitempty"`
-	// HostForwards are user-mode host port forwards in QEMU's syntax,
-	// e.g. "tcp:127.0.0.1:8080-:80".
-	HostForwards []string `json:"host_forwards,omitempty"`
-}
-
-// VsockConfig describes a virtio-vsock device whose host side is a Unix
-// socket, as Firecracker's: a host program connects to Path and writes
-// "CONNECT <port>\n"; guest connections to host port P reach Path_P.
+// VsockConfig is a virtio-vsock device.
 type VsockConfig struct {
 	// CID is the guest's context ID (default 3).
-	CID uint64 `json:"cid,omitempty"`
-	// Path is the host Unix socket.
-	Path string `json:"path"`
+	CID uint64
+	// Host is the device's host side (e.g. vsock.NewUnixHost's Unix
+	// sockets), which the machine takes over. With Config.Script set it
+	// must be nil: the recording supplies what the host side did.
+	Host vsock.Host
 }
 
 // slot is a virtio-mmio slot in use.
@@ -80,12 +45,6 @@ func (r ramMemory) Slice(addr, n uint64) ([]byte, bool) {
 	return ram[off : off+n : off+n], true
 }
 
-// hostEntropy is where virtio-rng's randomness comes from. It is input
-// from outside the machine: a recording must log what it returns.
-type hostEntropy struct{}
-
-func (hostEntropy) Read(p []byte) (int, error) { return rand.Read(p) }
-
 // attach puts a device in the next free virtio-mmio slot.
 func (m *Machine) attach(dev virtio.Device, closer io.Closer) error {
 	i := len(m.slots)
@@ -94,9 +53,29 @@ func (m *Machine) attach(dev virtio.Device, closer io.Closer) error {
 	}
 	irq := VirtioIRQ + i
 	t := virtio.NewTransport(dev, ramMemory{m}, func(level bool) { m.plic.setLevel(irq, level) })
+	t.SetLogger(m.log)
 	m.slots = append(m.slots, slot{index: i, transport: t, closer: closer})
 	m.regions = append(m.regions, region{VirtioBase + uint64(i)*VirtioStride, VirtioStride, transportMMIO{t}})
 	return nil
+}
+
+// CloseDevices closes the devices of a configuration that never became a
+// machine's (New closes them itself when it fails).
+func (cfg *Config) CloseDevices() {
+	for _, d := range cfg.Disks {
+		if d != nil {
+			d.Close()
+		}
+	}
+	for _, n := range cfg.Net {
+		if n != nil {
+			n.Close()
+		}
+	}
+	if cfg.Vsock != nil && cfg.Vsock.Host != nil {
+		cfg.Vsock.Host.Close()
+	}
+	cfg.Disks, cfg.Net = nil, nil
 }
 
 // checkSlots refuses a configuration with more virtio devices than the
@@ -146,37 +125,32 @@ func (m *Machine) addDevices() error {
 	if err := m.cfg.checkSlots(); err != nil {
 		return err
 	}
+	// Each device's host side passes from m.cfg to its slot, so that
+	// Close closes each once, however far this got.
 	for i, d := range m.cfg.Disks {
-		serial := d.Serial
-		if serial == "" {
-			serial = fmt.Sprintf("juice-vd%c", 'a'+i)
-		}
-		dev, err := blk.Open(d.Path, blk.Options{ReadOnly: d.ReadOnly, Overlay: d.Overlay, Serial: serial, Volatile: d.Volatile, File: d.File})
-		if err != nil {
-			return fmt.Errorf("disk %s: %w", d.Path, err)
-		}
-		if err := m.attach(dev, dev); err != nil {
-			dev.Close()
+		if err := m.attach(d, d); err != nil {
 			return err
 		}
+		m.cfg.Disks[i] = nil
 	}
-	for i, n := range m.cfg.Net {
+	for i, host := range m.cfg.Net {
 		var be vnet.Backend
-		if m.cfg.Script != nil {
+		switch {
+		case m.cfg.Script != nil:
 			be = scriptedBackend{m: m, port: i, notify: make(chan struct{})}
-		} else {
-			var err error
-			if be, err = openNetBackend(n); err != nil {
-				return fmt.Errorf("net %d: %w", i, err)
-			}
-			if m.cfg.Log != nil {
-				be = recordedBackend{Backend: be, m: m, port: i}
-			}
+		case host == nil:
+			return fmt.Errorf("net %d: no host side", i)
+		case m.cfg.Log != nil:
+			be = recordedBackend{Backend: host, m: m, port: i}
+		default:
+			be = host
 		}
 		var cfg vnet.Config
 		cfg.MAC = vnet.DefaultMAC
 		cfg.MAC[5] += byte(i)
+		cfg.Logger = m.log
 		dev := vnet.New(be, cfg)
+		m.cfg.Net[i] = nil // dev closes it
 		if err := m.attach(dev, dev); err != nil {
 			dev.Close()
 			return err
@@ -190,10 +164,11 @@ func (m *Machine) addDevices() error {
 		if err != nil {
 			return err
 		}
-		dev, err := vsock.New(vsock.Config{GuestCID: v.CID, Host: host})
+		dev, err := vsock.New(vsock.Config{GuestCID: v.CID, Host: host, Logger: m.log})
 		if err != nil {
 			return err
 		}
+		v.Host = nil // dev closes it
 		if err := m.attach(dev, dev); err != nil {
 			dev.Close()
 			return err
@@ -202,39 +177,17 @@ func (m *Machine) addDevices() error {
 		m.in.wakeOn(dev.Wake())
 	}
 	if m.cfg.VirtioConsole {
-		m.vcon = console.New(consoleWriter{m}, nil)
+		m.vcon = console.New(consoleWriter{m}, m.log)
 		if err := m.attach(m.vcon, nil); err != nil {
 			return err
 		}
 	}
 	if m.cfg.RNG {
-		if err := m.attach(rng.New(entropy{m}, nil), nil); err != nil {
+		if err := m.attach(rng.New(entropy{m}, m.log), nil); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func openNetBackend(n NetConfig) (vnet.Backend, error) {
-	if n.Tap != "" {
-		if len(n.HostForwards) > 0 {
-			return nil, errors.New("host forwards apply to user-mode networking, not to a tap device")
-		}
-		return vnet.OpenTap(n.Tap, nil)
-	}
-	var cfg usernet.Config
-	for _, f := range n.HostForwards {
-		fw, err := usernet.ParseForward(f)
-		if err != nil {
-			return nil, err
-		}
-		cfg.HostForwards = append(cfg.HostForwards, fw)
-	}
-	un, err := usernet.New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return vnet.Usernet(un), nil
 }
 
 // poller is a device that takes input from outside at round boundaries.
@@ -281,6 +234,7 @@ func (m *Machine) Close() error {
 		}
 	}
 	m.slots = nil
+	m.cfg.CloseDevices()
 	m.in.close()
 	if err := m.unmapRAM(); err != nil {
 		errs = append(errs, err)

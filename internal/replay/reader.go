@@ -96,6 +96,8 @@ func newReader(name string, ra io.ReaderAt, size int64) (*Reader, error) {
 	switch {
 	case version > FormatVersion:
 		return nil, fail(int64(len(magic)), ErrVersion, "format version %d is newer than this Juice reads (%d)", version, FormatVersion)
+	case version == 2:
+		return nil, fail(int64(len(magic)), ErrVersion, "format version 2 is older than this Juice reads (%d to %d): its header holds the recorder's command-line options, not a VM spec; record the run again with this Juice", oldestFormatVersion, FormatVersion)
 	case version < oldestFormatVersion:
 		return nil, fail(int64(len(magic)), ErrVersion, "format version %d is older than this Juice reads (%d to %d)", version, oldestFormatVersion, FormatVersion)
 	}

@@ -20,10 +20,10 @@ import (
 
 // FormatVersion is the version of the recording format this package writes,
 // and the newest it reads.
-const FormatVersion = 2
+const FormatVersion = 3
 
 // oldestFormatVersion is the oldest format version this package reads.
-const oldestFormatVersion = 2
+const oldestFormatVersion = 3
 
 // MaxDataLen is the largest Data an event may carry, and the largest header
 // a recording may have. Longer lengths in a file are reported as corruption.
@@ -71,8 +71,8 @@ type Header struct {
 	JuiceVersion string `json:"juice_version"`
 	// Created is when the recording was made; informational only.
 	Created string `json:"created,omitempty"`
-	// Config is the full machine configuration, as the machine package
-	// serialises it.
+	// Config is the VM spec the run was made with (internal/vmspec's JSON
+	// form, which carries its own version).
 	Config json.RawMessage `json:"config"`
 	// Inputs are the kernel, initrd, firmware, disk images and overlays,
 	// by hash.

@@ -406,9 +406,10 @@ func TestForeign(t *testing.T) {
 func TestVersion(t *testing.T) {
 	_, b := sampleFile(t, sampleEvents()[:2])
 	for v, msg := range map[uint32]string{
-		7:                 "format version 7 is newer than this Juice reads (2)",
-		FormatVersion + 1: "format version 3 is newer than this Juice reads (2)",
-		1:                 "format version 1 is older than this Juice reads (2 to 2)",
+		7:                 "format version 7 is newer than this Juice reads (3)",
+		FormatVersion + 1: "format version 4 is newer than this Juice reads (3)",
+		2:                 "format version 2 is older than this Juice reads (3 to 3): its header holds the recorder's command-line options, not a VM spec",
+		1:                 "format version 1 is older than this Juice reads (3 to 3)",
 	} {
 		c := bytes.Clone(b)
 		binary.LittleEndian.PutUint32(c[8:], v)
@@ -424,8 +425,8 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version 9: %v", err)
 	}
 	// The header's JSON version must agree with the binary one.
-	if _, err := Create(filepath.Join(t.TempDir(), "x.jrr"), Header{FormatVersion: 3, Config: json.RawMessage(`{}`)}); err == nil {
-		t.Error("Create accepted format version 3")
+	if _, err := Create(filepath.Join(t.TempDir(), "x.jrr"), Header{FormatVersion: 4, Config: json.RawMessage(`{}`)}); err == nil {
+		t.Error("Create accepted format version 4")
 	}
 }
 

@@ -1,4 +1,4 @@
-package main
+package vmm
 
 import (
 	"context"
@@ -32,7 +32,8 @@ type replayCheckpoints struct {
 	werr  chan error
 }
 
-// run is a runHooks.run.
+// run runs a replaying machine to its stop, writing or using the
+// checkpoint file.
 func (rc *replayCheckpoints) run(ctx context.Context, m *machine.Machine) (machine.Exit, error) {
 	sum, err := replay.RecordingSum(rc.recording)
 	if err != nil {

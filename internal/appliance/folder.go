@@ -1,4 +1,4 @@
-package main
+package appliance
 
 import (
 	"bytes"
@@ -14,38 +14,38 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/spf13/cobra"
-
-	"github.com/juicevm/juice/internal/appliance"
+	"github.com/juicevm/juice/internal/bytesize"
+	"github.com/juicevm/juice/internal/usernet"
+	"github.com/juicevm/juice/internal/vmspec"
 )
 
-// An appliance folder, as `juice build` writes it, holds manifest.json, the
-// kernel, the initramfs and the disk images it names. run, record and
-// replay take one as their argument:
+// An appliance folder, as Build writes it, holds manifest.json, the
+// kernel, the initramfs and the disk images it names. Open loads one, and
+// Folder.Spec describes the VM that boots it:
 //
 //	juice run hello.appliance
 //	juice run kv.appliance --memory 512M --net user,hostfwd=tcp:127.0.0.1:9000-:80
 //	juice record -o hello.jrr hello.appliance && juice replay hello.jrr
 
-// applianceManifestName is the manifest's file name inside the folder.
-const applianceManifestName = appliance.ManifestFile
-
-// applianceFormat is the manifest format this Juice reads.
-const applianceFormat = appliance.ManifestFormat
-
-// applianceDir is a loaded and checked appliance folder. An appliance
-// folder is untrusted input (it may come from a registry): every file of
-// it is opened through root, which refuses a path or a symbolic link that
-// leads out of the folder.
-type applianceDir struct {
+// Folder is a loaded and checked appliance folder. An appliance folder is
+// untrusted input (it may come from a registry): every file of it is
+// opened through root, which refuses a path or a symbolic link that leads
+// out of the folder.
+type Folder struct {
 	dir      string // as given
 	root     *os.Root
-	manifest appliance.Manifest
+	manifest Manifest
 	data     map[string][]byte // the kernel's and initrd's contents, by name
 }
 
+// Manifest returns the folder's manifest.
+func (a *Folder) Manifest() *Manifest { return &a.manifest }
+
+// Close closes the folder.
+func (a *Folder) Close() error { return a.root.Close() }
+
 // path returns the absolute path of a file of the appliance.
-func (a *applianceDir) path(name string) string {
+func (a *Folder) path(name string) string {
 	p := filepath.Join(a.dir, name)
 	if abs, err := filepath.Abs(p); err == nil {
 		return abs
@@ -53,11 +53,11 @@ func (a *applianceDir) path(name string) string {
 	return p
 }
 
-// loadAppliance reads and checks DIR/manifest.json: its fields, that the
+// Open reads and checks DIR/manifest.json, strictly: its fields, that the
 // files it names are inside DIR and exist, and that the kernel and initrd
 // match their digests.
-func loadAppliance(dir string) (*applianceDir, error) {
-	mpath := filepath.Join(dir, applianceManifestName)
+func Open(dir string) (*Folder, error) {
+	mpath := filepath.Join(dir, ManifestFile)
 	st, err := os.Stat(dir)
 	switch {
 	case err != nil:
@@ -75,18 +75,18 @@ func loadAppliance(dir string) (*applianceDir, error) {
 			root.Close()
 		}
 	}()
-	data, err := root.ReadFile(applianceManifestName)
+	data, err := root.ReadFile(ManifestFile)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("appliance %s: no %s: not an appliance folder (juice build SPEC.yaml writes one)", dir, applianceManifestName)
+		return nil, fmt.Errorf("appliance %s: no %s: not an appliance folder (juice build SPEC.yaml writes one)", dir, ManifestFile)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("appliance %s: %w", mpath, unwrapPathError(err))
 	}
-	m, err := decodeManifest(data)
+	m, err := DecodeManifest(data)
 	if err != nil {
 		return nil, fmt.Errorf("appliance %s: %w", mpath, err)
 	}
-	a := &applianceDir{dir: dir, root: root, manifest: m, data: map[string][]byte{}}
+	a := &Folder{dir: dir, root: root, manifest: m, data: map[string][]byte{}}
 	if err := a.check(); err != nil {
 		return nil, fmt.Errorf("appliance %s: %w", mpath, err)
 	}
@@ -100,7 +100,7 @@ func loadAppliance(dir string) (*applianceDir, error) {
 }
 
 // fileError describes a failure to reach a file of the appliance.
-func (a *applianceDir) fileError(name string, err error) error {
+func (a *Folder) fileError(name string, err error) error {
 	p := filepath.Join(a.dir, name)
 	if strings.Contains(err.Error(), "escapes") {
 		return fmt.Errorf("%s leads out of the appliance folder (a symbolic link to %s?): refused", p, linkTarget(p))
@@ -116,8 +116,8 @@ func linkTarget(p string) string {
 	return "elsewhere"
 }
 
-// openDisk opens a disk image of the appliance, read-write if it can.
-func (a *applianceDir) openDisk(name string) (*os.File, error) {
+// OpenDisk opens a disk image of the appliance, read-write if it can.
+func (a *Folder) OpenDisk(name string) (*os.File, error) {
 	f, err := a.root.OpenFile(name, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
 		f, err = a.root.Open(name)
@@ -140,10 +140,10 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-// decodeManifest decodes manifest.json strictly and names the field at
+// DecodeManifest decodes manifest.json strictly and names the field at
 // fault.
-func decodeManifest(data []byte) (appliance.Manifest, error) {
-	var m appliance.Manifest
+func DecodeManifest(data []byte) (Manifest, error) {
+	var m Manifest
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
@@ -159,7 +159,7 @@ func decodeManifest(data []byte) (appliance.Manifest, error) {
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			return m, errors.New("not valid JSON: it ends too soon")
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			return m, fmt.Errorf("unknown field %s (this Juice reads manifest format %d)", strings.TrimPrefix(err.Error(), "json: unknown field "), applianceFormat)
+			return m, fmt.Errorf("unknown field %s (this Juice reads manifest format %d)", strings.TrimPrefix(err.Error(), "json: unknown field "), ManifestFormat)
 		}
 		return m, err
 	}
@@ -184,13 +184,13 @@ func jsonKind(k string) string {
 }
 
 // check validates the manifest's fields and the files they name.
-func (a *applianceDir) check() error {
+func (a *Folder) check() error {
 	m := &a.manifest
-	if m.Format != applianceFormat {
+	if m.Format != ManifestFormat {
 		if m.Format == 0 {
 			return errors.New(`field "format": missing (want 1)`)
 		}
-		return fmt.Errorf(`field "format": %d, but this Juice reads format %d (rebuild the appliance with this Juice's juice build)`, m.Format, applianceFormat)
+		return fmt.Errorf(`field "format": %d, but this Juice reads format %d (rebuild the appliance with this Juice's juice build)`, m.Format, ManifestFormat)
 	}
 	if m.Name == "" {
 		return errors.New(`field "name": missing`)
@@ -199,7 +199,7 @@ func (a *applianceDir) check() error {
 		return fmt.Errorf(`field "cpus": %d is not a number of harts`, m.CPUs)
 	}
 	if m.Memory != "" {
-		if _, err := parseMemory(m.Memory); err != nil {
+		if n, err := bytesize.Parse(m.Memory); err != nil || n <= 0 {
 			return fmt.Errorf(`field "memory": %q is not a size (e.g. 256M)`, m.Memory)
 		}
 	}
@@ -210,7 +210,7 @@ func (a *applianceDir) check() error {
 			}
 			return nil
 		}
-		if !filepath.IsLocal(name) || strings.ContainsAny(name, ",") {
+		if !filepath.IsLocal(name) {
 			return fmt.Errorf("field %q: %q is not a file name inside the appliance folder", field, name)
 		}
 		st, err := a.root.Stat(name)
@@ -233,7 +233,7 @@ func (a *applianceDir) check() error {
 		switch n.Mode {
 		case "user":
 			for i, fw := range n.Forwards {
-				if fw == "" || strings.ContainsAny(fw, ", ") {
+				if _, err := usernet.ParseForward(fw); err != nil || strings.ContainsAny(fw, ", ") {
 					return fmt.Errorf(`field "network.forwards[%d]": %q is not a forward (want tcp:127.0.0.1:HOSTPORT-:GUESTPORT)`, i, fw)
 				}
 			}
@@ -244,9 +244,6 @@ func (a *applianceDir) check() error {
 		default:
 			return fmt.Errorf(`field "network.mode": %q (want user or none)`, n.Mode)
 		}
-	}
-	if strings.Contains(a.path(""), ",") && len(m.Disks) > 0 {
-		return fmt.Errorf("the folder's path %s has a comma, which a --disk option cannot hold: move the appliance", a.path(""))
 	}
 	names := map[string]bool{}
 	for i, d := range m.Disks {
@@ -261,7 +258,7 @@ func (a *applianceDir) check() error {
 		if err := file(field+".file", d.File, true); err != nil {
 			return err
 		}
-		if strings.ContainsAny(d.Serial, ",= ") || len(d.Serial) > 20 {
+		if strings.ContainsAny(d.Serial, ",= ") || len(d.Serial) > vmspec.MaxSerial {
 			return fmt.Errorf("field %q: %q is not a disk serial (at most 20 characters, no commas, spaces or =)", field+".serial", d.Serial)
 		}
 	}
@@ -275,7 +272,7 @@ func (a *applianceDir) check() error {
 
 // verify checks a file of the appliance against its digest in the
 // manifest, looked up by role ("kernel", "initrd") or by file name.
-func (a *applianceDir) verify(role string) error {
+func (a *Folder) verify(role string) error {
 	name := a.manifest.Kernel
 	if role == "initrd" {
 		name = a.manifest.Initrd
@@ -288,7 +285,7 @@ func (a *applianceDir) verify(role string) error {
 		want, ok = a.manifest.Digests[name]
 	}
 	if !ok {
-		return fmt.Errorf("%s: %s has no digest (field \"digests.%s\"): rebuild the appliance", applianceManifestName, role, role)
+		return fmt.Errorf("%s: %s has no digest (field \"digests.%s\"): rebuild the appliance", ManifestFile, role, role)
 	}
 	hexWant := strings.TrimPrefix(want, "sha256:")
 	b, err := a.root.ReadFile(name)
@@ -299,94 +296,60 @@ func (a *applianceDir) verify(role string) error {
 	sum := sha256.Sum256(b)
 	if got := hex.EncodeToString(sum[:]); got != strings.ToLower(hexWant) {
 		return fmt.Errorf("%s %s does not match its digest in %s (sha256 %s, manifest says %s): the file was modified; rebuild the appliance",
-			role, filepath.Join(a.dir, name), applianceManifestName, short(got), short(hexWant))
+			role, filepath.Join(a.dir, name), ManifestFile, shortHex(got), shortHex(hexWant))
 	}
 	return nil
 }
 
-// applyAppliance fills f from the appliance: the flags set on the command
-// line win, except --append, whose arguments follow the manifest's command
-// line. overlay, if not nil, names a new overlay file for each writable
-// disk of the appliance (record uses it: a replay needs its disks as they
-// were when the recording started).
-func (f *runSpec) applyAppliance(cmd *cobra.Command, a *applianceDir, overlay func(disk string) string) error {
-	set := cmd.Flags().Changed
+// Spec describes the VM that boots the appliance: its kernel and initrd
+// with their digests, command line, CPUs, memory, network and disks
+// (writable, in the folder), starting from base for what the manifest
+// leaves out. Paths are absolute. Data holds the kernel's and initrd's
+// contents as read and checked, by those paths.
+func (a *Folder) Spec(base vmspec.Spec) (spec vmspec.Spec, data map[string][]byte) {
 	m := &a.manifest
-	if f.Bare != "" {
-		return fmt.Errorf("--bare runs a program alone: drop it or the appliance %s", a.dir)
+	spec = base.Clone()
+	data = map[string][]byte{}
+	// The kernel and initrd were checked against the manifest's digests
+	// as they were read.
+	digest := func(name string) string {
+		sum := sha256.Sum256(a.data[name])
+		return hex.EncodeToString(sum[:])
 	}
-	if f.opened.data == nil {
-		f.opened.data = map[string][]byte{}
+	spec.Boot = vmspec.Boot{Kernel: &vmspec.File{Path: a.path(m.Kernel), SHA256: digest(m.Kernel)}, Cmdline: m.Cmdline}
+	data[spec.Boot.Kernel.Path] = a.data[m.Kernel]
+	if m.Initrd != "" {
+		spec.Boot.Initrd = &vmspec.File{Path: a.path(m.Initrd), SHA256: digest(m.Initrd)}
+		data[spec.Boot.Initrd.Path] = a.data[m.Initrd]
 	}
-	if !set("kernel") {
-		f.Kernel = a.path(m.Kernel)
-		f.opened.data[f.Kernel] = a.data[m.Kernel]
+	if m.CPUs > 0 {
+		spec.CPUs = m.CPUs
 	}
-	if !set("initrd") && m.Initrd != "" {
-		f.Initrd = a.path(m.Initrd)
-		f.opened.data[f.Initrd] = a.data[m.Initrd]
+	if n, err := bytesize.Parse(m.Memory); err == nil && n > 0 {
+		spec.Memory = vmspec.Size(n)
 	}
-	cmdline := m.Cmdline
-	if f.Console == "virtio" {
-		cmdline = strings.ReplaceAll(cmdline, "console=ttyS0", "console=hvc0")
-	}
-	if set("append") {
-		cmdline = strings.TrimSpace(cmdline + " " + f.Cmdline)
-	}
-	f.Cmdline = cmdline
-	if !set("cpus") && m.CPUs > 0 {
-		f.CPUs = m.CPUs
-	}
-	if !set("memory") && m.Memory != "" {
-		f.Memory = m.Memory
-	}
-	if !set("net") && m.Network.Mode == "user" {
-		n := "user"
-		for _, fw := range m.Network.Forwards {
-			n += ",hostfwd=" + fw
+	spec.Net = nil
+	if m.Network.Mode == "user" {
+		n := vmspec.Net{Mode: vmspec.NetUser}
+		for _, s := range m.Network.Forwards {
+			if f, err := usernet.ParseForward(s); err == nil { // checked by Open
+				n.Forwards = append(n.Forwards, vmspec.Forward{Protocol: f.Proto, Host: f.HostAddr, GuestPort: f.GuestPort})
+			}
 		}
-		f.Nets = []string{n}
+		spec.Net = []vmspec.Net{n}
 	}
-	if !set("disk") {
-		f.Disks = nil
-		for _, d := range m.Disks {
-			s := a.path(d.File)
-			img, err := a.openDisk(d.File)
-			if err != nil {
-				return fmt.Errorf("appliance %s: disk %s: %w", a.dir, d.Name, err)
-			}
-			if f.opened.disks == nil {
-				f.opened.disks = map[string]*os.File{}
-			}
-			f.opened.disks[s] = img
-			if d.Serial != "" {
-				s += ",serial=" + d.Serial
-			}
-			if overlay != nil {
-				ovl := overlay(d.Name)
-				if strings.Contains(ovl, ",") {
-					return fmt.Errorf("the overlay path %s for disk %s has a comma: record to another place", ovl, d.Name)
-				}
-				s += ",overlay=" + ovl
-			}
-			f.Disks = append(f.Disks, s)
-		}
+	spec.Disks = nil
+	for _, d := range m.Disks {
+		spec.Disks = append(spec.Disks, vmspec.Disk{Path: a.path(d.File), Serial: d.Serial})
 	}
-	f.Appliance = a.path("")
-	f.ApplianceName = m.Name
-	return nil
+	spec.Appliance = &vmspec.Appliance{Path: a.path(""), Name: m.Name}
+	return spec, data
 }
 
-// useApplianceArg applies the appliance named by the command's argument,
-// if it has one.
-func (f *runSpec) useApplianceArg(cmd *cobra.Command, args []string, overlay func(disk string) string) error {
-	if len(args) == 0 {
-		return nil
+// shortHex shortens a hex digest for messages.
+func shortHex(h string) string {
+	if len(h) > 16 {
+		return h[:16]
 	}
-	a, err := loadAppliance(args[0])
-	if err != nil {
-		return err
-	}
-	defer a.root.Close()
-	return f.applyAppliance(cmd, a, overlay)
+	return h
 }
