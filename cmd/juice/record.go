@@ -18,9 +18,6 @@ import (
 	"github.com/juicevm/juice/internal/replay"
 )
 
-// juiceVersion names this build in recordings.
-const juiceVersion = "0.1.0-dev"
-
 // Recorded input kinds in the file, by machine event kind.
 var toFileKind = map[machine.EventKind]replay.Kind{
 	machine.EventConsole: replay.KindConsole,

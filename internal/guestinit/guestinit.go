@@ -68,7 +68,7 @@ func (s Source) Describe() string {
 	case Prebuilt:
 		return "prebuilt, embedded in juice"
 	case EmbeddedSources:
-		return "built from the Go sources embedded in juice, with the Go in PATH (cached)"
+		return "built on first use from the Go sources embedded in juice, with the Go in PATH, then cached"
 	}
 	return string(s)
 }
