@@ -225,6 +225,25 @@ func TestInstalled(t *testing.T) {
 		t.Fatalf("juice replay: console identical %v\n%s%s", repOut == recOut, repOut, errs)
 	}
 
+	// An app.go spec: Go builds the app in its own module, found from the
+	// spec's folder; no Juice source tree is needed for that either.
+	appDir := filepath.Join(dir, "goapp")
+	if err := os.MkdirAll(appDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(appDir, "go.mod"), []byte("module installedapp\n\ngo 1.26\n"), 0o644)
+	os.WriteFile(filepath.Join(appDir, "main.go"), []byte(installedApp), 0o644)
+	goSpec := strings.Replace(installedSpec, "binary: ./app", "go: ./goapp", 1)
+	if err := os.WriteFile(filepath.Join(dir, "gospec.yaml"), []byte(goSpec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pj.env = env
+	pj.must(0, "build", "gospec.yaml", "-o", "goapp.appliance")
+	out, errs = pj.must(7, "run", "goapp.appliance")
+	if !strings.Contains(out, wantOut) {
+		t.Fatalf("juice run goapp.appliance: console lacks %q\n%s%s", wantOut, out, errs)
+	}
+
 	// Built as go install builds it (no tag: the init's sources embedded),
 	// with Go in PATH: the same appliance, the init cross-compiled from
 	// the sources juice carries (or taken from the cache).
