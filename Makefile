@@ -1,18 +1,36 @@
 # Juice: deterministic RISC-V virtual machines.
-#   make run    installs what is missing, builds the kernel, Juice and the hello example appliance, and boots it
-#   make test   runs every test
-#   make bench  prints Juice's speed beside QEMU's on the same kernel and initramfs
+#   make run      installs what is missing, builds the kernel, Juice and the hello example appliance, and boots it
+#   make test     runs every test
+#   make bench    prints Juice's speed beside QEMU's on the same kernel and initramfs
+#   make install  builds bin/juice and installs it as $(PREFIX)/bin/juice (PREFIX=/usr/local; DESTDIR respected)
 
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 export GOFLAGS ?= -mod=mod
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: all build run test test-short bench deps clean
+PREFIX ?= /usr/local
+# The version juice version prints and recordings name, and the commit it
+# prints when Go stamped none (as in a git worktree).
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+MODIFIED ?= $(shell test -n "$$(git status --porcelain 2>/dev/null)" && echo true)
+# The guest init, cross-compiled for bin/juice to embed (internal/guestinit,
+# build tag juice_prebuilt_init): bin/juice then needs no Go at run time.
+PREBUILT_INIT := internal/guestinit/prebuilt/init-riscv64
+
+.PHONY: all build prebuilt-init install run test test-short bench deps clean
 
 all: build
 
-build:
-	$(GO) build -o bin/juice ./cmd/juice
+build: prebuilt-init
+	$(GO) build -buildvcs=auto -tags juice_prebuilt_init -ldflags '-X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.modified=$(MODIFIED)' -o bin/juice ./cmd/juice
+
+# Built the way juice builds it from its embedded sources (go install).
+prebuilt-init:
+	GOOS=linux GOARCH=riscv64 CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags='-s -w -buildid=' -o $(PREBUILT_INIT) ./guest/init
+
+install: build
+	install -D -m 0755 bin/juice $(DESTDIR)$(PREFIX)/bin/juice
 
 deps:
 	bash scripts/install-deps.sh
@@ -35,4 +53,4 @@ bench: deps build
 	bash scripts/bench.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin $(dir $(PREBUILT_INIT))

@@ -56,5 +56,6 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newRunCmd(), newRecordCmd(), newReplayCmd(), newKernelCmd(), newDiskCmd(), newDefaultApplianceCmd())
 	root.AddCommand(newBuildCmd())
+	root.AddCommand(newVersionCmd())
 	return root
 }

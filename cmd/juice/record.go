@@ -12,8 +12,6 @@ import (
 	"github.com/juicevm/juice/internal/vmm"
 )
 
-// juiceVersion names this build in recordings.
-const juiceVersion = "0.1.0-dev"
 
 func newRecordCmd() *cobra.Command {
 	var f runFlags

@@ -51,11 +51,11 @@ func setupQEMU(t *testing.T) qemuEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := appliance.BuildDefault(ctx, appliance.Options{ModuleRoot: root, Logger: slog.New(slog.DiscardHandler)})
+	d, err := appliance.BuildDefault(ctx, appliance.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	initBin, err := appliance.BuildInit(ctx, appliance.Options{ModuleRoot: root})
+	initBin, err := appliance.BuildInit(ctx, appliance.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 // Package appliance assembles bootable Juice guests: a JeOS kernel from
 // internal/kernel plus an initramfs whose /init is Juice's own PID 1
-// (guest/init), cross-compiled for linux/riscv64.
+// (guest/init) for linux/riscv64, which internal/guestinit takes from the
+// juice binary (prebuilt, or built from the sources it embeds).
 //
 // Everything lands in the Juice cache: the kernel under its input hash, the
 // initramfs under the hash of its own bytes, so repeated builds are quick
@@ -21,30 +22,29 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/juicevm/juice/internal/guestinit"
 	"github.com/juicevm/juice/internal/initramfs"
 	"github.com/juicevm/juice/internal/kernel"
 )
 
 // InitPackage is the import path, relative to the module root, of Juice's
 // guest init.
-const InitPackage = "./guest/init"
+const InitPackage = "./" + guestinit.Dir
 
 // Options configures BuildDefault.
 type Options struct {
 	// CacheDir is the Juice cache directory. Empty means
 	// kernel.DefaultCacheDir().
 	CacheDir string
-	// ModuleRoot is the root of the Juice source tree, used to build the
-	// guest init. Empty means the module containing the current directory,
-	// as reported by `go env GOMOD`.
-	ModuleRoot string
 	// Kernel configures the kernel build. Its CacheDir and Logger default
 	// to those of Options.
 	Kernel kernel.BuildOptions
 	// Gzip compresses the initramfs. Uncompressed boots faster on an
 	// emulated CPU, so it is the default.
 	Gzip bool
-	// GoTool is the go command to use. Empty means "go" from $PATH.
+	// GoTool is the go command that builds the guest init when juice holds
+	// its sources rather than a prebuilt init (see internal/guestinit).
+	// Empty means "go" from $PATH.
 	GoTool string
 	// Logger receives logs. Nil discards them.
 	Logger *slog.Logger
@@ -75,16 +75,6 @@ func (o Options) resolved(ctx context.Context) (Options, error) {
 	}
 	if o.Kernel.Logger == nil {
 		o.Kernel.Logger = o.Logger
-	}
-	if o.GoTool == "" {
-		o.GoTool = "go"
-	}
-	if o.ModuleRoot == "" {
-		root, err := ModuleRoot(ctx, o.GoTool)
-		if err != nil {
-			return o, err
-		}
-		o.ModuleRoot = root
 	}
 	return o, nil
 }
@@ -119,13 +109,14 @@ func BuildDefault(ctx context.Context, opts Options) (Default, error) {
 	return Default{KernelPath: img, InitrdPath: initrd}, nil
 }
 
-// BuildInit cross-compiles guest/init and returns the binary.
+// BuildInit returns Juice's guest init (guest/init) for linux/riscv64,
+// from the juice binary: see internal/guestinit. It needs no source tree.
 func BuildInit(ctx context.Context, opts Options) ([]byte, error) {
 	opts, err := opts.resolved(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("appliance: %w", err)
 	}
-	return CrossCompile(ctx, opts.GoTool, opts.ModuleRoot, InitPackage)
+	return guestinit.Binary(ctx, guestinit.Options{CacheDir: opts.CacheDir, GoTool: opts.GoTool, Logger: opts.Logger})
 }
 
 // CrossCompile builds the Go main package pkg (a path such as
@@ -160,7 +151,9 @@ func CrossCompile(ctx context.Context, goTool, moduleRoot, pkg string) ([]byte, 
 }
 
 // ModuleRoot returns the directory of the main module's go.mod, as
-// reported by `go env GOMOD` in the current directory.
+// reported by `go env GOMOD` in the current directory. Juice itself does
+// not use it (its init needs no source tree); tests and tools that
+// cross-compile programs of the source tree with CrossCompile do.
 func ModuleRoot(ctx context.Context, goTool string) (string, error) {
 	if goTool == "" {
 		goTool = "go"
@@ -171,7 +164,7 @@ func ModuleRoot(ctx context.Context, goTool string) (string, error) {
 	}
 	gomod := strings.TrimSpace(string(out))
 	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("not inside the Juice source tree (go env GOMOD is empty); set Options.ModuleRoot")
+		return "", errors.New("not inside a Go module (go env GOMOD is empty)")
 	}
 	return filepath.Dir(gomod), nil
 }

@@ -235,7 +235,7 @@ func TestExecQEMU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	initBin, err := BuildInit(ctx, Options{ModuleRoot: root})
+	initBin, err := BuildInit(ctx, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/juicevm/juice/internal/appliance/spec"
 	"github.com/juicevm/juice/internal/bytesize"
 	"github.com/juicevm/juice/internal/diskimage"
+	"github.com/juicevm/juice/internal/guestinit"
 	"github.com/juicevm/juice/internal/initramfs"
 	"github.com/juicevm/juice/internal/kernel"
 	"github.com/juicevm/juice/internal/outfile"
@@ -57,13 +58,11 @@ type BuildOptions struct {
 	// build's status line. Meant for terminals.
 	Progress io.Writer
 	// GoTool is the go command. Empty means "go" from $PATH, else
-	// /usr/local/go/bin/go.
+	// /usr/local/go/bin/go, for an app.go; and "go" from $PATH for the
+	// guest init when juice holds its sources rather than a prebuilt one
+	// (see internal/guestinit).
 	GoTool string
-	// ModuleRoot is the Juice source tree, for building guest/init. Empty
-	// means the one found from the current folder, the spec's folder or
-	// the running executable (see FindJuiceRoot).
-	ModuleRoot string
-	// Init, if not nil, is used as /init instead of building guest/init
+	// Init, if not nil, is used as /init instead of Juice's guest init
 	// (for tests).
 	Init []byte
 	// LibraryPath is where a dynamic app's libraries are looked for. Nil
@@ -136,9 +135,6 @@ func Build(ctx context.Context, s *spec.Spec, opts BuildOptions) (*Result, error
 			return nil, err
 		}
 		b.opts.CacheDir = d
-	}
-	if b.opts.GoTool == "" {
-		b.opts.GoTool = goTool()
 	}
 	if b.opts.Out == "" {
 		b.opts.Out = s.Name + ".appliance"
@@ -341,32 +337,24 @@ func (b *build) cachedNote(part string, cached bool) string {
 	return ""
 }
 
-// buildInit builds Juice's init.
+// buildInit gets Juice's init from the juice binary (internal/guestinit).
 func (b *build) buildInit(ctx context.Context) ([]byte, error) {
 	if b.opts.Init != nil {
 		b.sizes.Init = int64(len(b.opts.Init))
 		b.step("init: given")
 		return b.opts.Init, nil
 	}
-	root := b.opts.ModuleRoot
-	if root == "" {
-		cwd, _ := os.Getwd()
-		exe, _ := os.Executable()
-		if exe != "" {
-			exe = filepath.Dir(exe)
-		}
-		var err error
-		if root, err = FindJuiceRoot(cwd, b.s.Dir, exe); err != nil {
-			return nil, err
-		}
-	}
-	bin, cached, err := cachedGoBuild(ctx, b.opts.GoTool, root, InitPackage, b.opts.CacheDir, nil)
+	in, err := guestinit.Get(ctx, guestinit.Options{CacheDir: b.opts.CacheDir, GoTool: b.opts.GoTool, Logger: b.log})
 	if err != nil {
-		return nil, fmt.Errorf("building Juice's init: %w", err)
+		return nil, err
 	}
-	b.sizes.Init = int64(len(bin))
-	b.step("init: %s%s", InitPackage, b.cachedNote("init", cached))
-	return bin, nil
+	b.sizes.Init = int64(len(in.Binary))
+	what := "prebuilt, from juice"
+	if in.Source == guestinit.EmbeddedSources {
+		what = "built from the sources in juice"
+	}
+	b.step("init: %s%s", what, b.cachedNote("init", in.Cached))
+	return in.Binary, nil
 }
 
 // buildApp builds or reads the app and resolves its libraries.
@@ -380,7 +368,11 @@ func (b *build) buildApp(ctx context.Context) ([]byte, []Library, error) {
 		notMain := func(name string) error {
 			return b.s.Errorf("app.go", "%s holds package %s, not a main package", a.Go, name)
 		}
-		bin, cached, err := cachedGoBuild(ctx, b.opts.GoTool, dir, ".", b.opts.CacheDir, notMain)
+		gt := b.opts.GoTool
+		if gt == "" {
+			gt = goTool()
+		}
+		bin, cached, err := cachedGoBuild(ctx, gt, dir, ".", b.opts.CacheDir, notMain)
 		if err != nil {
 			var se *spec.Error
 			if errors.As(err, &se) {

@@ -1,7 +1,6 @@
 package appliance
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -14,15 +13,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 )
 
 // goCacheVersion is part of every cached Go build's key; bump it when the
 // way CrossCompile builds changes.
 const goCacheVersion = "gobuild-1"
-
-// JuiceModule is the module path of the Juice source tree.
-const JuiceModule = "github.com/juicevm/juice"
 
 // crossEnv is the environment of Go builds for the guest.
 func crossEnv() []string {
@@ -186,53 +181,6 @@ func hashFile(h io.Writer, name, path string) error {
 	fmt.Fprintf(h, "file %q %d\n", name, st.Size())
 	_, err = io.Copy(h, f)
 	return err
-}
-
-// FindJuiceRoot returns the root of the Juice source tree (which holds
-// guest/init): the first of the folders given, or their ancestors, whose
-// go.mod declares module JuiceModule.
-func FindJuiceRoot(starts ...string) (string, error) {
-	for _, start := range starts {
-		if start == "" {
-			continue
-		}
-		dir, err := filepath.Abs(start)
-		if err != nil {
-			continue
-		}
-		for {
-			if isJuiceRoot(dir) {
-				return dir, nil
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
-	}
-	return "", errors.New("cannot find the Juice source tree, which holds Juice's init (guest/init): run juice build inside it, or from a juice binary built in it")
-}
-
-// isJuiceRoot reports whether dir holds Juice's go.mod and guest/init.
-func isJuiceRoot(dir string) bool {
-	f, err := os.Open(filepath.Join(dir, "go.mod"))
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "module" {
-			if strings.Trim(fields[1], `"`) != JuiceModule {
-				return false
-			}
-			st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(InitPackage)))
-			return err == nil && st.IsDir()
-		}
-	}
-	return false
 }
 
 // writeAtomic writes data to path through a temporary file and a rename,

@@ -31,6 +31,10 @@ import (
 // The first record holds every RAM page that is not zero, each later one
 // the pages that may have changed since the record before.
 
+// CheckpointFormatVersion is the version of the checkpoint files
+// (FILE.jrr.ckpt) this Juice writes and reads.
+const CheckpointFormatVersion = ckptVersion
+
 const (
 	ckptMagic   = "JUICECKP"
 	ckptVersion = 1

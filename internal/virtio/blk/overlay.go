@@ -12,6 +12,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// OverlayFormatVersion is the version of the copy-on-write overlay files
+// (a recording's FILE.jrr.DISK.ovl) this package writes and reads.
+const OverlayFormatVersion = overlayVersion
+
 // Overlay layout constants; the format is described in the package doc.
 const (
 	overlayMagic   = "JUICECOW"
