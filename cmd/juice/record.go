@@ -12,7 +12,6 @@ import (
 	"github.com/juicevm/juice/internal/vmm"
 )
 
-
 func newRecordCmd() *cobra.Command {
 	var f runFlags
 	var out string
