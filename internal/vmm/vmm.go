@@ -176,9 +176,11 @@ func configure(spec *vmspec.Spec, o Options) (cfg machine.Config, err error) {
 		cfg.Vsock = &machine.VsockConfig{CID: v.CID}
 		if !replaying {
 			// The vsock package's errors say "vsock:" already.
-			if cfg.Vsock.Host, err = vsock.NewUnixHost(vsock.Config{UnixPath: v.Path, Logger: log}); err != nil {
+			host, err := vsock.NewUnixHost(vsock.Config{UnixPath: v.Path, Logger: log})
+			if err != nil {
 				return cfg, err
 			}
+			cfg.Vsock.Host = host
 		}
 	}
 	return cfg, nil
@@ -208,7 +210,11 @@ func OpenDisk(d vmspec.Disk, index int, file *os.File, volatile bool, log *slog.
 // OpenNet opens the host side of a network interface.
 func OpenNet(n vmspec.Net, log *slog.Logger) (vnet.Backend, error) {
 	if n.Mode == vmspec.NetTap {
-		return vnet.OpenTap(n.Tap, log)
+		tap, err := vnet.OpenTap(n.Tap, log)
+		if err != nil {
+			return nil, err
+		}
+		return tap, nil
 	}
 	cfg := usernet.Config{Logger: log}
 	for _, f := range n.Forwards {

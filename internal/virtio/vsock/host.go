@@ -91,7 +91,11 @@ type hostSide struct {
 // connections either way. Only UnixPath, ConnBuffer, MaxConns and Logger
 // matter here.
 func NewUnixHost(cfg Config) (Host, error) {
-	return newHostSide(cfg)
+	h, err := newHostSide(cfg)
+	if err != nil {
+		return nil, err // not a nil *hostSide in a Host
+	}
+	return h, nil
 }
 
 func newHostSide(cfg Config) (*hostSide, error) {
