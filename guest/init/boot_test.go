@@ -12,6 +12,7 @@ import (
 
 	"github.com/juicevm/juice/internal/appliance"
 	"github.com/juicevm/juice/internal/diskimage"
+	"github.com/juicevm/juice/internal/guestconfig"
 	"github.com/juicevm/juice/internal/machine"
 )
 
@@ -51,7 +52,7 @@ func applianceBoot(t *testing.T, kernel, app []byte, cfg map[string]any, mc mach
 		t.Fatal(err)
 	}
 	initrd, err := appliance.InitramfsWith(context.Background(), appliance.Options{}, t.TempDir(),
-		map[string][]byte{"/app/apptest": app, "/etc/juice/appliance.json": js})
+		map[string][]byte{"/app/apptest": app, guestconfig.Path: js})
 	if err != nil {
 		t.Fatal(err)
 	}
