@@ -56,5 +56,8 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newRunCmd(), newRecordCmd(), newReplayCmd(), newKernelCmd(), newDiskCmd(), newDefaultApplianceCmd())
 	root.AddCommand(newBuildCmd())
+	addLogLevelFlag(root)
+	addCacheFlag(root)
+	root.PersistentPreRunE = setUpCommand
 	return root
 }

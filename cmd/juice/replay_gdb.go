@@ -40,6 +40,7 @@ func replayGDB(ctx context.Context, path, addr string, given replayInputs) error
 	s.prepare(&cfg)
 	con := &rewindConsole{w: os.Stdout}
 	cfg.Console = con
+	cfg.Logger = logger(ctx)
 	m, err := machine.New(cfg)
 	if err != nil {
 		return err

@@ -443,6 +443,7 @@ func bootMachine(ctx context.Context, f *runFlags, hooks runHooks) (e machine.Ex
 		cfg.Console = con.out
 	}
 	cfg.ConsoleIn = con.input(cancel)
+	cfg.Logger = logger(ctx)
 
 	m, err := machine.New(cfg)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -122,6 +123,10 @@ type Config struct {
 	// Quantum is the number of instructions each hart runs per scheduling
 	// round (0: DefaultQuantum).
 	Quantum uint64
+	// Logger receives the log lines of every device and virtio transport
+	// the machine creates (host I/O faults, driver errors, the user
+	// network's events). Nil discards them.
+	Logger *slog.Logger `json:"-"`
 }
 
 // MaxCPUs is the largest number of harts a machine may have.
@@ -204,6 +209,9 @@ func New(cfg Config) (*Machine, error) {
 	}
 	if cfg.Console == nil {
 		cfg.Console = io.Discard
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Machine{
 		cfg:     cfg,

@@ -130,7 +130,7 @@ func (m *Machine) vsockHost(v *VsockConfig) (vsock.Host, error) {
 	if m.cfg.Script != nil {
 		return &scriptedVsock{m: m, dials: v.Path != "", wake: make(chan struct{})}, nil
 	}
-	h, err := vsock.NewUnixHost(vsock.Config{UnixPath: v.Path})
+	h, err := vsock.NewUnixHost(vsock.Config{UnixPath: v.Path, Logger: m.cfg.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -94,6 +95,7 @@ func (m *Machine) attach(dev virtio.Device, closer io.Closer) error {
 	}
 	irq := VirtioIRQ + i
 	t := virtio.NewTransport(dev, ramMemory{m}, func(level bool) { m.plic.setLevel(irq, level) })
+	t.SetLogger(m.cfg.Logger)
 	m.slots = append(m.slots, slot{index: i, transport: t, closer: closer})
 	m.regions = append(m.regions, region{VirtioBase + uint64(i)*VirtioStride, VirtioStride, transportMMIO{t}})
 	return nil
@@ -151,7 +153,7 @@ func (m *Machine) addDevices() error {
 		if serial == "" {
 			serial = fmt.Sprintf("juice-vd%c", 'a'+i)
 		}
-		dev, err := blk.Open(d.Path, blk.Options{ReadOnly: d.ReadOnly, Overlay: d.Overlay, Serial: serial, Volatile: d.Volatile, File: d.File})
+		dev, err := blk.Open(d.Path, blk.Options{ReadOnly: d.ReadOnly, Overlay: d.Overlay, Serial: serial, Volatile: d.Volatile, File: d.File, Logger: m.cfg.Logger})
 		if err != nil {
 			return fmt.Errorf("disk %s: %w", d.Path, err)
 		}
@@ -166,7 +168,7 @@ func (m *Machine) addDevices() error {
 			be = scriptedBackend{m: m, port: i, notify: make(chan struct{})}
 		} else {
 			var err error
-			if be, err = openNetBackend(n); err != nil {
+			if be, err = openNetBackend(n, m.cfg.Logger); err != nil {
 				return fmt.Errorf("net %d: %w", i, err)
 			}
 			if m.cfg.Log != nil {
@@ -176,6 +178,7 @@ func (m *Machine) addDevices() error {
 		var cfg vnet.Config
 		cfg.MAC = vnet.DefaultMAC
 		cfg.MAC[5] += byte(i)
+		cfg.Logger = m.cfg.Logger
 		dev := vnet.New(be, cfg)
 		if err := m.attach(dev, dev); err != nil {
 			dev.Close()
@@ -190,7 +193,7 @@ func (m *Machine) addDevices() error {
 		if err != nil {
 			return err
 		}
-		dev, err := vsock.New(vsock.Config{GuestCID: v.CID, Host: host})
+		dev, err := vsock.New(vsock.Config{GuestCID: v.CID, Host: host, Logger: m.cfg.Logger})
 		if err != nil {
 			return err
 		}
@@ -202,27 +205,27 @@ func (m *Machine) addDevices() error {
 		m.in.wakeOn(dev.Wake())
 	}
 	if m.cfg.VirtioConsole {
-		m.vcon = console.New(consoleWriter{m}, nil)
+		m.vcon = console.New(consoleWriter{m}, m.cfg.Logger)
 		if err := m.attach(m.vcon, nil); err != nil {
 			return err
 		}
 	}
 	if m.cfg.RNG {
-		if err := m.attach(rng.New(entropy{m}, nil), nil); err != nil {
+		if err := m.attach(rng.New(entropy{m}, m.cfg.Logger), nil); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func openNetBackend(n NetConfig) (vnet.Backend, error) {
+func openNetBackend(n NetConfig, log *slog.Logger) (vnet.Backend, error) {
 	if n.Tap != "" {
 		if len(n.HostForwards) > 0 {
 			return nil, errors.New("host forwards apply to user-mode networking, not to a tap device")
 		}
-		return vnet.OpenTap(n.Tap, nil)
+		return vnet.OpenTap(n.Tap, log)
 	}
-	var cfg usernet.Config
+	cfg := usernet.Config{Logger: log}
 	for _, f := range n.HostForwards {
 		fw, err := usernet.ParseForward(f)
 		if err != nil {
