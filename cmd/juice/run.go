@@ -247,7 +247,13 @@ func (f *runSpec) resolve(ctx context.Context) error {
 	if f.Initrd != "" {
 		return errors.New("--initrd needs --kernel")
 	}
+	cache, err := cacheDirFrom(ctx)
+	if err != nil {
+		return err
+	}
 	d, err := appliance.BuildDefault(ctx, appliance.Options{
+		CacheDir: cache,
+		Logger:   logger(ctx),
 		Kernel: kernel.BuildOptions{
 			Progress:     os.Stderr,
 			ShowProgress: term.IsTerminal(int(os.Stderr.Fd())),

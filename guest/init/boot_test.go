@@ -14,6 +14,7 @@ import (
 	"github.com/juicevm/juice/internal/diskimage"
 	"github.com/juicevm/juice/internal/guestconfig"
 	"github.com/juicevm/juice/internal/machine"
+	"github.com/juicevm/juice/internal/testenv"
 )
 
 // timedConsole collects console output and notes when a line starting
@@ -112,7 +113,7 @@ func TestApplianceBoot(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	def, err := appliance.BuildDefault(ctx, appliance.Options{})
+	def, err := appliance.BuildDefault(ctx, appliance.Options{CacheDir: testenv.CacheDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

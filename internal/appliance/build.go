@@ -51,8 +51,8 @@ type BuildOptions struct {
 	// not on a terminal: what became of each disk image. Nil means
 	// Progress.
 	Notices io.Writer
-	// CacheDir is the Juice cache directory. Empty means
-	// kernel.DefaultCacheDir().
+	// CacheDir is the Juice cache directory (the kernel, Go builds,
+	// libraries). It must be given (kernel.ErrNoCacheDir otherwise).
 	CacheDir string
 	// Progress, if not nil, receives a line per step and the kernel
 	// build's status line. Meant for terminals.
@@ -132,11 +132,7 @@ func Build(ctx context.Context, s *spec.Spec, opts BuildOptions) (*Result, error
 		b.log = slog.New(slog.DiscardHandler)
 	}
 	if b.opts.CacheDir == "" {
-		d, err := kernel.DefaultCacheDir()
-		if err != nil {
-			return nil, err
-		}
-		b.opts.CacheDir = d
+		return nil, fmt.Errorf("appliance: %w", kernel.ErrNoCacheDir)
 	}
 	if b.opts.GoTool == "" {
 		b.opts.GoTool = goTool()
