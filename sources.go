@@ -25,4 +25,5 @@ import "embed"
 //go:embed guest/init/internal/pid1/*.go
 //go:embed guest/internal/netconf/*.go
 //go:embed internal/dhcpmsg/*.go
+//go:embed internal/guestconfig/*.go
 var InitSources embed.FS

@@ -111,10 +111,19 @@ func main() {
 	flag.Parse()
 	log.SetFlags(0)
 	ctx := context.Background()
-	d, err := appliance.BuildDefault(ctx, appliance.Options{})
+	// The default appliance's kernel, from the juice command, which knows
+	// the cache folder (--cache, $JUICE_CACHE, ...).
+	da := exec.Command(*juice, "default-appliance")
+	da.Stderr = os.Stderr
+	out, err := da.Output()
 	if err != nil {
-		log.Fatal(err)
+		log.Fatalf("%s default-appliance: %v", *juice, err)
 	}
+	paths := strings.Fields(string(out))
+	if len(paths) != 2 {
+		log.Fatalf("%s default-appliance printed %q, want two paths", *juice, out)
+	}
+	kernel := paths[0]
 	root, err := appliance.ModuleRoot(ctx, "go")
 	if err != nil {
 		log.Fatal(err)
@@ -152,13 +161,13 @@ func main() {
 		return p
 	}
 
-	j, err := run("juice", exec.Command(*juice, "run", "--kernel", d.KernelPath, "--initrd", initrd, "--append", cmdline,
+	j, err := run("juice", exec.Command(*juice, "run", "--kernel", kernel, "--initrd", initrd, "--append", cmdline,
 		"--disk", disk("juice.img"), "--net", "user", "--no-rng"), srv, *mib)
 	if err != nil {
 		log.Fatal(err)
 	}
 	q, err := run("qemu", exec.Command("qemu-system-riscv64", "-M", "virt", "-bios", "default", "-m", "256M", "-nographic",
-		"-kernel", d.KernelPath, "-initrd", initrd, "-append", cmdline,
+		"-kernel", kernel, "-initrd", initrd, "-append", cmdline,
 		"-drive", "file="+disk("qemu.img")+",if=none,format=raw,id=d0", "-device", "virtio-blk-device,drive=d0",
 		"-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0"), srv, *mib)
 	if err != nil {

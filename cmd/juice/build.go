@@ -38,7 +38,13 @@ func newBuildCmd() *cobra.Command {
 			if term.IsTerminal(int(os.Stderr.Fd())) { // progress on a terminal only
 				progress = os.Stderr
 			}
+			cache, err := cacheDirFrom(cmd.Context())
+			if err != nil {
+				return err
+			}
 			res, err := appliance.Build(cmd.Context(), s, appliance.BuildOptions{
+				CacheDir:   cache,
+				Logger:     logger(cmd.Context()),
 				Out:        out,
 				Context:    buildContext,
 				FreshDisks: freshDisks,

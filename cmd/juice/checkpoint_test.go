@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/juicevm/juice/internal/appliance"
+	"github.com/juicevm/juice/internal/testenv"
 )
 
 // TestReplayUntilFromCheckpoints checks that a full replay leaves a
@@ -17,7 +18,7 @@ func TestReplayUntilFromCheckpoints(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots Linux; skipped in -short mode")
 	}
-	d, err := appliance.BuildDefault(t.Context(), appliance.Options{})
+	d, err := appliance.BuildDefault(t.Context(), appliance.Options{CacheDir: testenv.CacheDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

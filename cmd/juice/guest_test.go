@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/juicevm/juice/internal/appliance"
+	"github.com/juicevm/juice/internal/testenv"
 )
 
 // guestProgram builds the default appliance and an initramfs that adds
@@ -18,7 +19,7 @@ func guestProgram(t *testing.T, pkg string) (kernel, initrd string) {
 		t.Skip("boots Linux; skipped in -short mode")
 	}
 	ctx := context.Background()
-	d, err := appliance.BuildDefault(ctx, appliance.Options{})
+	d, err := appliance.BuildDefault(ctx, appliance.Options{CacheDir: testenv.CacheDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

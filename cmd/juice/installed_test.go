@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/juicevm/juice/internal/kernel"
 	"github.com/juicevm/juice/internal/replay"
+	"github.com/juicevm/juice/internal/testenv"
 )
 
 // Juice, installed: a juice binary copied out of the source tree boots,
@@ -152,11 +152,8 @@ func TestInstalled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cache, err := kernel.DefaultCacheDir() // the warm cache: the kernel is not rebuilt
+	cache, err := filepath.Abs(testenv.CacheDir(t)) // the warm cache: the kernel is not rebuilt
 	if err != nil {
-		t.Fatal(err)
-	}
-	if cache, err = filepath.Abs(cache); err != nil {
 		t.Fatal(err)
 	}
 

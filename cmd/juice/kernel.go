@@ -25,7 +25,13 @@ func newKernelCmd() *cobra.Command {
 			"The result is cached by the hash of its inputs. The last line printed is the Image path.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			cache, err := cacheDirFrom(cmd.Context())
+			if err != nil {
+				return err
+			}
 			path, err := kernel.Build(cmd.Context(), kernel.BuildOptions{
+				CacheDir:     cache,
+				Logger:       logger(cmd.Context()),
 				Fragments:    fragments,
 				Progress:     os.Stderr,
 				ShowProgress: term.IsTerminal(int(os.Stderr.Fd())),
@@ -51,8 +57,14 @@ func newDefaultApplianceCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			cache, err := cacheDirFrom(cmd.Context())
+			if err != nil {
+				return err
+			}
 			d, err := appliance.BuildDefault(cmd.Context(), appliance.Options{
-				Kernel: kernel.BuildOptions{Progress: os.Stderr, ShowProgress: term.IsTerminal(int(os.Stderr.Fd()))},
+				CacheDir: cache,
+				Logger:   logger(cmd.Context()),
+				Kernel:   kernel.BuildOptions{Progress: os.Stderr, ShowProgress: term.IsTerminal(int(os.Stderr.Fd()))},
 			})
 			if err != nil {
 				return err

@@ -57,5 +57,8 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newRunCmd(), newRecordCmd(), newReplayCmd(), newKernelCmd(), newDiskCmd(), newDefaultApplianceCmd())
 	root.AddCommand(newBuildCmd())
 	root.AddCommand(newVersionCmd())
+	addLogLevelFlag(root)
+	addCacheFlag(root)
+	root.PersistentPreRunE = setUpCommand
 	return root
 }

@@ -31,7 +31,7 @@ func replayGDB(ctx context.Context, path, addr string, moved vmm.Moved) error {
 		return fmt.Errorf("replay --gdb: %v: gdb needs to know where the recording ends; replay it without --gdb, which replays it up to its last complete event", s.Truncated())
 	}
 	con := &rewindConsole{w: os.Stdout}
-	vm, err := s.New(vmm.Options{Console: con, Logger: newLogger()})
+	vm, err := s.New(vmm.Options{Console: con, Logger: logger(ctx)})
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/juicevm/juice/internal/appliance"
 	"github.com/juicevm/juice/internal/replay"
+	"github.com/juicevm/juice/internal/testenv"
 )
 
 func runJuice(t *testing.T, args ...string) (stdout, stderr string, code int) {
@@ -41,7 +42,7 @@ func TestRecordReplay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots Linux; skipped in -short mode")
 	}
-	d, err := appliance.BuildDefault(t.Context(), appliance.Options{})
+	d, err := appliance.BuildDefault(t.Context(), appliance.Options{CacheDir: testenv.CacheDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

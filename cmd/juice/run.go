@@ -285,7 +285,13 @@ func (f *runFlags) applianceSpec(dir string, spec vmspec.Spec, files *vmm.Files,
 // defaultAppliance boots the default appliance (built if needed) with its
 // command line, unless --append gives one.
 func (f *runFlags) defaultAppliance(ctx context.Context, spec *vmspec.Spec) error {
+	cache, err := cacheDirFrom(ctx)
+	if err != nil {
+		return err
+	}
 	d, err := appliance.BuildDefault(ctx, appliance.Options{
+		CacheDir: cache,
+		Logger:   logger(ctx),
 		Kernel: kernel.BuildOptions{
 			Progress:     os.Stderr,
 			ShowProgress: term.IsTerminal(int(os.Stderr.Fd())),
@@ -372,7 +378,7 @@ func withConsole(ctx context.Context, fn func(context.Context, vmm.Options) erro
 	defer con.restore()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	return fn(ctx, vmm.Options{Console: con.out, ConsoleIn: con.input(cancel), Logger: newLogger()})
+	return fn(ctx, vmm.Options{Console: con.out, ConsoleIn: con.input(cancel), Logger: logger(ctx)})
 }
 
 // stats is what --stats writes.

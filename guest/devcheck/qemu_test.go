@@ -22,6 +22,7 @@ import (
 	"github.com/juicevm/juice/internal/appliance"
 	"github.com/juicevm/juice/internal/bytesize"
 	"github.com/juicevm/juice/internal/diskimage"
+	"github.com/juicevm/juice/internal/testenv"
 )
 
 // The QEMU test runs devcheck on QEMU's virt board with QEMU's own virtio
@@ -51,7 +52,7 @@ func setupQEMU(t *testing.T) qemuEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := appliance.BuildDefault(ctx, appliance.Options{Logger: slog.New(slog.DiscardHandler)})
+	d, err := appliance.BuildDefault(ctx, appliance.Options{CacheDir: testenv.CacheDir(t), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,11 +12,13 @@ import (
 
 	"github.com/juicevm/juice/internal/appliance"
 	"github.com/juicevm/juice/internal/diskimage"
+	"github.com/juicevm/juice/internal/guestconfig"
 	"github.com/juicevm/juice/internal/machine"
 	"github.com/juicevm/juice/internal/virtio/blk"
 	vnet "github.com/juicevm/juice/internal/virtio/net"
 	"github.com/juicevm/juice/internal/vmm"
 	"github.com/juicevm/juice/internal/vmspec"
+	"github.com/juicevm/juice/internal/testenv"
 )
 
 // timedConsole collects console output and notes when a line starting
@@ -55,7 +57,7 @@ func applianceBoot(t *testing.T, kernel, app []byte, cfg map[string]any, mc mach
 		t.Fatal(err)
 	}
 	initrd, err := appliance.InitramfsWith(context.Background(), appliance.Options{}, t.TempDir(),
-		map[string][]byte{"/app/apptest": app, "/etc/juice/appliance.json": js})
+		map[string][]byte{"/app/apptest": app, guestconfig.Path: js})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +117,7 @@ func TestApplianceBoot(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	def, err := appliance.BuildDefault(ctx, appliance.Options{})
+	def, err := appliance.BuildDefault(ctx, appliance.Options{CacheDir: testenv.CacheDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,8 +33,9 @@ const InitPackage = "./" + guestinit.Dir
 
 // Options configures BuildDefault.
 type Options struct {
-	// CacheDir is the Juice cache directory. Empty means
-	// kernel.DefaultCacheDir().
+	// CacheDir is the Juice cache directory. BuildDefault needs it
+	// (kernel.ErrNoCacheDir otherwise); BuildInit and InitramfsWith do not
+	// use it.
 	CacheDir string
 	// Kernel configures the kernel build. Its CacheDir and Logger default
 	// to those of Options.
@@ -63,13 +64,6 @@ func (o Options) resolved(ctx context.Context) (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.CacheDir == "" {
-		d, err := kernel.DefaultCacheDir()
-		if err != nil {
-			return o, err
-		}
-		o.CacheDir = d
-	}
 	if o.Kernel.CacheDir == "" {
 		o.Kernel.CacheDir = o.CacheDir
 	}
@@ -83,6 +77,9 @@ func (o Options) resolved(ctx context.Context) (Options, error) {
 // JeOS kernel and an initramfs holding /init (guest/init), /dev/console
 // and the standard directories.
 func BuildDefault(ctx context.Context, opts Options) (Default, error) {
+	if opts.CacheDir == "" {
+		return Default{}, fmt.Errorf("appliance: %w", kernel.ErrNoCacheDir)
+	}
 	opts, err := opts.resolved(ctx)
 	if err != nil {
 		return Default{}, fmt.Errorf("appliance: %w", err)

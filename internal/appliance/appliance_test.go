@@ -15,6 +15,10 @@ import (
 	"time"
 
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/juicevm/juice/internal/appliance/spec"
+	"github.com/juicevm/juice/internal/kernel"
+	"github.com/juicevm/juice/internal/testenv"
 )
 
 func TestNewInitramfsLayout(t *testing.T) {
@@ -71,6 +75,18 @@ func TestNewInitramfsLayout(t *testing.T) {
 	}
 }
 
+// TestNeedsCacheDir checks that BuildDefault and Build, given no cache
+// folder, say so rather than picking one (the juice command resolves it).
+func TestNeedsCacheDir(t *testing.T) {
+	ctx := context.Background()
+	if _, err := BuildDefault(ctx, Options{}); !errors.Is(err, kernel.ErrNoCacheDir) || !strings.Contains(err.Error(), "no cache folder given") {
+		t.Errorf("BuildDefault: %v", err)
+	}
+	if _, err := Build(ctx, &spec.Spec{Name: "x"}, BuildOptions{Out: t.TempDir() + "/x.appliance"}); !errors.Is(err, kernel.ErrNoCacheDir) {
+		t.Errorf("Build: %v", err)
+	}
+}
+
 func TestBuildInitReproducible(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cross-compiles guest/init; skipped in -short mode")
@@ -122,7 +138,7 @@ func defaultAppliance(t *testing.T) Default {
 		t.Cleanup(cancel)
 	}
 	start := time.Now()
-	d, err := BuildDefault(ctx, Options{Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	d, err := BuildDefault(ctx, Options{CacheDir: testenv.CacheDir(t), Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 	if err != nil {
 		t.Fatalf("BuildDefault: %v", err)
 	}

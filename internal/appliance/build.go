@@ -22,6 +22,7 @@ import (
 	"github.com/juicevm/juice/internal/bytesize"
 	"github.com/juicevm/juice/internal/diskimage"
 	"github.com/juicevm/juice/internal/guestinit"
+	"github.com/juicevm/juice/internal/guestconfig"
 	"github.com/juicevm/juice/internal/initramfs"
 	"github.com/juicevm/juice/internal/kernel"
 	"github.com/juicevm/juice/internal/outfile"
@@ -51,8 +52,8 @@ type BuildOptions struct {
 	// not on a terminal: what became of each disk image. Nil means
 	// Progress.
 	Notices io.Writer
-	// CacheDir is the Juice cache directory. Empty means
-	// kernel.DefaultCacheDir().
+	// CacheDir is the Juice cache directory (the kernel, Go builds,
+	// libraries). It must be given (kernel.ErrNoCacheDir otherwise).
 	CacheDir string
 	// Progress, if not nil, receives a line per step and the kernel
 	// build's status line. Meant for terminals.
@@ -130,11 +131,7 @@ func Build(ctx context.Context, s *spec.Spec, opts BuildOptions) (*Result, error
 		b.log = slog.New(slog.DiscardHandler)
 	}
 	if b.opts.CacheDir == "" {
-		d, err := kernel.DefaultCacheDir()
-		if err != nil {
-			return nil, err
-		}
-		b.opts.CacheDir = d
+		return nil, fmt.Errorf("appliance: %w", kernel.ErrNoCacheDir)
 	}
 	if b.opts.Out == "" {
 		b.opts.Out = s.Name + ".appliance"
@@ -520,10 +517,15 @@ func (b *build) initramfs(initBin, app []byte, libs []Library) (*initramfs.Build
 	if err != nil {
 		return nil, err
 	}
-	if err := ird.AddFile(GuestConfigPath, 0o644, cfg); err != nil {
+	// The init refuses a configuration it cannot use, at boot: check it
+	// here with the init's own decoder.
+	if _, err := guestconfig.Parse(cfg); err != nil {
+		return nil, fmt.Errorf("appliance: the configuration made for the init is refused by it: %w", err)
+	}
+	if err := ird.AddFile(guestconfig.Path, 0o644, cfg); err != nil {
 		return nil, err
 	}
-	b.owners[GuestConfigPath] = "Juice's appliance configuration"
+	b.owners[guestconfig.Path] = "Juice's appliance configuration"
 
 	for i, f := range s.Files {
 		if err := b.addFiles(ird, i, f); err != nil {
@@ -568,26 +570,30 @@ func (b *build) initramfs(initBin, app []byte, libs []Library) (*initramfs.Build
 	return ird, nil
 }
 
-// guestConfig makes /etc/juice/appliance.json.
-func (b *build) guestConfig(appPath string) GuestConfig {
+// guestConfig makes /etc/juice/appliance.json (guestconfig.Path).
+func (b *build) guestConfig(appPath string) guestconfig.Appliance {
 	s := b.s
 	env := make([]string, 0, len(s.App.Env))
 	for k, v := range s.App.Env {
 		env = append(env, k+"="+v)
 	}
 	sort.Strings(env)
-	netMode := "none"
+	netMode := guestconfig.NetworkNone
 	if s.Network.Mode == spec.NetworkUser {
-		netMode = "dhcp"
+		netMode = guestconfig.NetworkDHCP
 	}
-	disks := make([]GuestDisk, 0, len(s.Disks))
+	disks := make([]guestconfig.Disk, 0, len(s.Disks))
 	for i, d := range s.Disks {
-		disks = append(disks, GuestDisk{Device: "/dev/vd" + string(rune('a'+i)), Mount: d.Mount, FS: "ext4"})
+		disks = append(disks, guestconfig.Disk{Device: "/dev/vd" + string(rune('a'+i)), Mount: d.Mount, FS: "ext4"})
 	}
-	return GuestConfig{
+	onExit := guestconfig.OnExitPowerOff
+	if s.OnExit == spec.OnExitRestart {
+		onExit = guestconfig.OnExitRestart
+	}
+	return guestconfig.Appliance{
 		Name:     s.Name,
 		Hostname: s.Name,
-		App: GuestApp{
+		App: guestconfig.App{
 			Path:    appPath,
 			Args:    append([]string{}, s.App.Args...),
 			Env:     env,
@@ -595,9 +601,9 @@ func (b *build) guestConfig(appPath string) GuestConfig {
 			UID:     s.App.UID,
 			GID:     s.App.GID,
 		},
-		Network: GuestNetwork{Mode: netMode},
+		Network: guestconfig.Network{Mode: netMode},
 		Disks:   disks,
-		OnExit:  s.OnExit,
+		OnExit:  onExit,
 	}
 }
 

@@ -29,10 +29,6 @@ const ManifestFormat = 1
 // Cmdline is the kernel command line of every appliance.
 const Cmdline = "console=ttyS0 quiet juice.appliance=1"
 
-// GuestConfigPath is where the initramfs holds the GuestConfig that
-// Juice's init reads.
-const GuestConfigPath = "/etc/juice/appliance.json"
-
 // AppDir is the guest folder holding the app: /app/NAME.
 const AppDir = "/app"
 
@@ -100,55 +96,7 @@ type Sizes struct {
 	Initrd    int64 `json:"initrd"`
 }
 
-// GuestConfig is /etc/juice/appliance.json, which Juice's init reads.
-type GuestConfig struct {
-	// Name is the appliance's name; Hostname the guest's host name.
-	Name     string `json:"name"`
-	Hostname string `json:"hostname"`
-	// App is the program to run.
-	App GuestApp `json:"app"`
-	// Network is how to configure the network.
-	Network GuestNetwork `json:"network"`
-	// Disks are the file systems to mount, in device order.
-	Disks []GuestDisk `json:"disks"`
-	// OnExit is "poweroff" (pass the app's exit status out) or "restart"
-	// (run the app again).
-	OnExit string `json:"on_exit"`
-}
-
-// GuestApp is the program init runs.
-type GuestApp struct {
-	// Path is the program (/app/NAME).
-	Path string `json:"path"`
-	// Args are its arguments after argv[0] (which is Path).
-	Args []string `json:"args"`
-	// Env is its environment, "KEY=value", sorted by key.
-	Env []string `json:"env"`
-	// Workdir is its working directory.
-	Workdir string `json:"workdir"`
-	// UID and GID are the user and group to run it as.
-	UID uint32 `json:"uid"`
-	GID uint32 `json:"gid"`
-}
-
-// GuestNetwork says how init configures the network: Mode "dhcp" (on
-// Juice's user network) or "none".
-type GuestNetwork struct {
-	Mode string `json:"mode"`
-}
-
-// GuestDisk is a file system init mounts.
-type GuestDisk struct {
-	// Device is the block device, /dev/vda for the first disk.
-	Device string `json:"device"`
-	// Mount is the mount point.
-	Mount string `json:"mount"`
-	// FS is the file system type ("ext4").
-	FS string `json:"fs"`
-}
-
-// ReadManifest reads DIR/manifest.json, strictly (DecodeManifest); Open
-// also checks the files it names.
+// ReadManifest reads DIR/manifest.json.
 func ReadManifest(dir string) (*Manifest, error) {
 	p := filepath.Join(dir, ManifestFile)
 	data, err := os.ReadFile(p)

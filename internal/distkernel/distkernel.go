@@ -72,11 +72,12 @@ var ErrUnverified = errors.New("could not verify")
 // reached or did not serve a file.
 var ErrUnavailable = errors.New("mirror unavailable")
 
-// Options configures Fetch. The zero value fetches trixie's kernel from
-// DefaultMirror into the default cache directory, quietly.
+// Options configures Fetch. With only CacheDir set it fetches trixie's
+// kernel from DefaultMirror into that cache, quietly.
 type Options struct {
 	// CacheDir is the Juice cache directory; kernels go in its
-	// "distkernel" subdirectory. Empty means kernel.DefaultCacheDir().
+	// "distkernel" subdirectory. It must be given (kernel.ErrNoCacheDir
+	// otherwise).
 	CacheDir string
 	// Progress receives download progress when ShowProgress is set. Nil
 	// means os.Stderr.
@@ -215,11 +216,7 @@ func newFetcher(opts Options) (*fetcher, error) {
 	}
 	cache := opts.CacheDir
 	if cache == "" {
-		d, err := kernel.DefaultCacheDir()
-		if err != nil {
-			return nil, fmt.Errorf("distkernel: %w", err)
-		}
-		cache = d
+		return nil, fmt.Errorf("distkernel: %w", kernel.ErrNoCacheDir)
 	}
 	f.root = filepath.Join(cache, "distkernel")
 	f.client = opts.HTTPClient

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/juicevm/juice/internal/initramfs"
+	"github.com/juicevm/juice/internal/testenv"
 )
 
 // initBanner is what testdata/init prints.
@@ -29,7 +30,7 @@ func fetchReal(t *testing.T) Kernel {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	opts := Options{Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	opts := Options{CacheDir: testenv.CacheDir(t), Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	start := time.Now()
 	k, err := Fetch(ctx, opts)
 	if errors.Is(err, ErrUnverified) || errors.Is(err, ErrUnavailable) {

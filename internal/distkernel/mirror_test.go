@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/juicevm/juice/internal/kernel"
 )
 
 // testSigner is a throwaway OpenPGP key in its own GnuPG home.
@@ -405,5 +407,14 @@ func TestFetchUnreachableMirror(t *testing.T) {
 	_, err = Fetch(context.Background(), Options{CacheDir: t.TempDir(), Mirror: m.url(), NoInstall: true})
 	if !errors.Is(err, ErrUnavailable) {
 		t.Errorf("closed mirror: err = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestFetchNeedsCacheDir checks that Fetch, given no cache folder, says so
+// rather than picking one.
+func TestFetchNeedsCacheDir(t *testing.T) {
+	_, err := Fetch(context.Background(), Options{Mirror: "http://127.0.0.1:1", NoInstall: true})
+	if !errors.Is(err, kernel.ErrNoCacheDir) || !strings.Contains(err.Error(), "no cache folder given") {
+		t.Errorf("no CacheDir: %v", err)
 	}
 }

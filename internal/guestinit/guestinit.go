@@ -87,8 +87,8 @@ var ErrNoGo = errors.New("juice was built without a prebuilt init (go install); 
 
 // Options configures Binary.
 type Options struct {
-	// CacheDir is the Juice cache directory. Empty means
-	// kernel.DefaultCacheDir().
+	// CacheDir is the Juice cache directory (required to build the init
+	// from its sources).
 	CacheDir string
 	// GoTool is the go command that builds the init from the embedded
 	// sources. Empty means "go" found in PATH.
@@ -141,11 +141,7 @@ func fromSources(ctx context.Context, fsys fs.FS, opts Options) (Init, error) {
 	}
 	cacheDir := opts.CacheDir
 	if cacheDir == "" {
-		d, err := kernel.DefaultCacheDir()
-		if err != nil {
-			return fail(err)
-		}
-		cacheDir = d
+		return fail(kernel.ErrNoCacheDir)
 	}
 	tree, err := sourceTree(fsys)
 	if err != nil {

@@ -38,14 +38,18 @@ const DefaultSourceTarball = "/usr/src/linux-source-6.1.tar.xz"
 // CrossCompile is the prefix of the Debian RISC-V cross toolchain.
 const CrossCompile = "riscv64-linux-gnu-"
 
-// BuildOptions configures Build. The zero value builds the JeOS kernel in
-// the default cache directory, quietly.
+// ErrNoCacheDir is returned when no cache folder is given: the caller
+// (the juice command) resolves it, the library never guesses.
+var ErrNoCacheDir = errors.New("no cache folder given")
+
+// BuildOptions configures Build. With only CacheDir set it builds the
+// JeOS kernel there, quietly.
 type BuildOptions struct {
 	// Fragments are paths of extra configuration fragments, merged after
 	// the embedded JeOS fragment in the order given.
 	Fragments []string
 	// CacheDir is the Juice cache directory; kernels go in its "kernel"
-	// subdirectory. Empty means DefaultCacheDir().
+	// subdirectory. It must be given (ErrNoCacheDir otherwise).
 	CacheDir string
 	// SourceTarball is the Linux source tarball. Empty means
 	// DefaultSourceTarball.
@@ -63,22 +67,6 @@ type BuildOptions struct {
 	NoInstall bool
 	// Logger receives debug and info logs. Nil discards them.
 	Logger *slog.Logger
-}
-
-// DefaultCacheDir returns the Juice cache directory: $JUICE_CACHE if set,
-// else $XDG_CACHE_HOME/juice, else ~/.cache/juice.
-func DefaultCacheDir() (string, error) {
-	if d := os.Getenv("JUICE_CACHE"); d != "" {
-		return d, nil
-	}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "juice"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("finding the cache directory: %w", err)
-	}
-	return filepath.Join(home, ".cache", "juice"), nil
 }
 
 // builder carries the state of one Build call.
@@ -152,10 +140,7 @@ func newBuilder(opts BuildOptions) (*builder, error) {
 	}
 	cache := opts.CacheDir
 	if cache == "" {
-		var err error
-		if cache, err = DefaultCacheDir(); err != nil {
-			return nil, err
-		}
+		return nil, fmt.Errorf("kernel build: %w", ErrNoCacheDir)
 	}
 	b.kdir = filepath.Join(cache, "kernel")
 	if err := os.MkdirAll(filepath.Join(b.kdir, "logs"), 0o755); err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/juicevm/juice/internal/testenv"
 )
 
 // TestBuildCached builds the JeOS kernel in the user's Juice cache (a few
@@ -28,7 +30,7 @@ func TestBuildCached(t *testing.T) {
 	}
 	var status bytes.Buffer
 	start := time.Now()
-	img, err := Build(ctx, BuildOptions{Progress: &status, ShowProgress: true})
+	img, err := Build(ctx, BuildOptions{CacheDir: testenv.CacheDir(t), Progress: &status, ShowProgress: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +48,7 @@ func TestBuildCached(t *testing.T) {
 		t.Errorf("implausible Image size %d", st.Size())
 	}
 	start = time.Now()
-	again, err := Build(ctx, BuildOptions{})
+	again, err := Build(ctx, BuildOptions{CacheDir: testenv.CacheDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

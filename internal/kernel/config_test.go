@@ -88,20 +88,12 @@ func TestCheckRequired(t *testing.T) {
 	}
 }
 
-func TestDefaultCacheDir(t *testing.T) {
-	t.Setenv("JUICE_CACHE", "/x/juice")
-	if d, _ := DefaultCacheDir(); d != "/x/juice" {
-		t.Errorf("JUICE_CACHE: %s", d)
-	}
-	t.Setenv("JUICE_CACHE", "")
-	t.Setenv("XDG_CACHE_HOME", "/xdg")
-	if d, _ := DefaultCacheDir(); d != "/xdg/juice" {
-		t.Errorf("XDG_CACHE_HOME: %s", d)
-	}
-	t.Setenv("XDG_CACHE_HOME", "")
-	t.Setenv("HOME", "/home/u")
-	if d, _ := DefaultCacheDir(); d != "/home/u/.cache/juice" {
-		t.Errorf("HOME: %s", d)
+// TestBuildNeedsCacheDir checks that Build, given no cache folder, says
+// so rather than picking one (the juice command resolves it: --cache,
+// $JUICE_CACHE, ...).
+func TestBuildNeedsCacheDir(t *testing.T) {
+	if _, err := Build(context.Background(), BuildOptions{}); !errors.Is(err, ErrNoCacheDir) || !strings.Contains(err.Error(), "no cache folder given") {
+		t.Errorf("no CacheDir: %v", err)
 	}
 }
 

@@ -36,12 +36,20 @@ func runTo(t *testing.T, m *machine.Machine, n uint64) {
 // including inside a hart's share of a round — and single-stepping under
 // a step hook execute exactly what an uninterrupted run executes.
 func TestRunToPausesWithoutChangingTheRun(t *testing.T) {
+	testRunToPauses(t, newBootMachine)
+}
+
+// newMachineFunc makes a machine to test on, with its console on out:
+// newBootMachine (Linux) or newBareMachine (a bare-metal program).
+type newMachineFunc func(t *testing.T, cpus int, out *bytes.Buffer) *machine.Machine
+
+func testRunToPauses(t *testing.T, newMachine newMachineFunc) {
 	const end = 12_000_000
 	var out1, out2 bytes.Buffer
-	straight := newBootMachine(t, 2, &out1)
+	straight := newMachine(t, 2, &out1)
 	runTo(t, straight, end)
 
-	paused := newBootMachine(t, 2, &out2)
+	paused := newMachine(t, 2, &out2)
 	for _, n := range []uint64{1, 4095, 4097, 1_000_003, 5_555_555} {
 		runTo(t, paused, n)
 	}
@@ -82,8 +90,12 @@ func TestRunToPausesWithoutChangingTheRun(t *testing.T) {
 // TestCheckpointRestore takes checkpoints along a boot, returns to them in
 // every order and checks that the machine then runs exactly as it did.
 func TestCheckpointRestore(t *testing.T) {
+	testCheckpointRestore(t, newBootMachine)
+}
+
+func testCheckpointRestore(t *testing.T, newMachine newMachineFunc) {
 	var out bytes.Buffer
-	m := newBootMachine(t, 2, &out)
+	m := newMachine(t, 2, &out)
 	points := []uint64{0, 3_000_000, 9_000_000, 15_000_000}
 	var cks []*machine.Checkpoint
 	digests := map[uint64][32]byte{}
@@ -170,8 +182,12 @@ func TestReadVirtual(t *testing.T) {
 // summaries names the part of RAM and the page, then the hart and the
 // register file.
 func TestSummaryNamesWhatDiffers(t *testing.T) {
+	testSummaryNamesWhatDiffers(t, newBootMachine)
+}
+
+func testSummaryNamesWhatDiffers(t *testing.T, newMachine newMachineFunc) {
 	var out1, out2 bytes.Buffer
-	a, b := newBootMachine(t, 2, &out1), newBootMachine(t, 2, &out2)
+	a, b := newMachine(t, 2, &out1), newMachine(t, 2, &out2)
 	runTo(t, a, 8_000_000)
 	runTo(t, b, 8_000_000)
 	if d := a.Summary().Diff(b.Summary()); d != "" {

@@ -24,6 +24,7 @@ import (
 	"github.com/juicevm/juice/internal/distkernel"
 	"github.com/juicevm/juice/internal/machine"
 	"github.com/juicevm/juice/internal/vmspec"
+	"github.com/juicevm/juice/internal/testenv"
 )
 
 // liveConsole is a console the test can watch while the machine runs.
@@ -104,7 +105,7 @@ func TestDevicesWithJeOSKernel(t *testing.T) {
 // virtio drivers and ext4 are modules: init loads them from the initramfs.
 func TestDevicesWithDebianKernel(t *testing.T) {
 	defaultAppliance(t)
-	k, err := distkernel.Fetch(context.Background(), distkernel.Options{})
+	k, err := distkernel.Fetch(context.Background(), distkernel.Options{CacheDir: testenv.CacheDir(t)})
 	if errors.Is(err, distkernel.ErrUnavailable) || errors.Is(err, distkernel.ErrUnverified) {
 		t.Skipf("Debian's kernel cannot be had verified: %v", err)
 	}

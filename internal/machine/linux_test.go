@@ -16,6 +16,7 @@ import (
 	"github.com/juicevm/juice/internal/appliance"
 	"github.com/juicevm/juice/internal/distkernel"
 	"github.com/juicevm/juice/internal/machine"
+	"github.com/juicevm/juice/internal/testenv"
 )
 
 // The boot tests build the JeOS kernel (cached in the Juice cache) and boot
@@ -35,7 +36,7 @@ func defaultAppliance(t *testing.T) appliance.Default {
 	applianceOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 		defer cancel()
-		applianceDef, applianceErr = appliance.BuildDefault(ctx, appliance.Options{})
+		applianceDef, applianceErr = appliance.BuildDefault(ctx, appliance.Options{CacheDir: testenv.CacheDir(t)})
 	})
 	if applianceErr != nil {
 		t.Fatalf("building the default appliance: %v", applianceErr)
@@ -139,7 +140,7 @@ func TestBootELFKernel(t *testing.T) {
 // archive's signed index) with Juice's init.
 func TestBootDebianKernel(t *testing.T) {
 	d := defaultAppliance(t)
-	k, err := distkernel.Fetch(context.Background(), distkernel.Options{})
+	k, err := distkernel.Fetch(context.Background(), distkernel.Options{CacheDir: testenv.CacheDir(t)})
 	if errors.Is(err, distkernel.ErrUnavailable) || errors.Is(err, distkernel.ErrUnverified) {
 		t.Skipf("Debian's kernel cannot be had verified: %v", err)
 	}

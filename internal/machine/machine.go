@@ -125,14 +125,15 @@ type Config struct {
 	// divergence).
 	DigestInterval uint64              `json:"-"`
 	OnDigest       func(Summary) error `json:"-"`
-	// Logger receives the machine's and its devices' log lines (guest
-	// driver errors, host I/O faults); nil discards them.
-	Logger *slog.Logger
 	// MaxInstructions stops the machine after that many instructions (0: no limit).
 	MaxInstructions uint64
 	// Quantum is the number of instructions each hart runs per scheduling
 	// round (0: DefaultQuantum).
 	Quantum uint64
+	// Logger receives the log lines of every device and virtio transport
+	// the machine creates (host I/O faults, driver errors, the user
+	// network's events). Nil discards them.
+	Logger *slog.Logger `json:"-"`
 }
 
 // MaxCPUs is the largest number of harts a machine may have.

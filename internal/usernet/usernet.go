@@ -101,12 +101,12 @@ const (
 )
 
 // Config configures a Network. The zero value is a working network with no
-// host forwards that logs to slog.Default().
+// host forwards that logs nothing.
 type Config struct {
 	// HostForwards lists host ports forwarded into the guest, like QEMU's
 	// hostfwd=tcp:127.0.0.1:8080-:80. See ParseForward.
 	HostForwards []Forward
-	// Logger receives the Network's log lines; nil means slog.Default().
+	// Logger receives the Network's log lines; nil discards them.
 	Logger *slog.Logger
 
 	// GuestMAC is the guest NIC's MAC address, used to reach the guest
@@ -280,7 +280,7 @@ type Network struct {
 func New(cfg Config) (*Network, error) {
 	log := cfg.Logger
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	guestMAC := cfg.GuestMAC
 	if guestMAC == nil {

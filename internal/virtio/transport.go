@@ -94,7 +94,7 @@ func NewTransport(dev Device, mem Memory, irq func(level bool)) *Transport {
 	if irq == nil {
 		irq = func(bool) {}
 	}
-	t := &Transport{dev: dev, mem: mem, irq: irq, log: slog.Default()}
+	t := &Transport{dev: dev, mem: mem, irq: irq, log: slog.New(slog.DiscardHandler)}
 	for i, max := range dev.QueueSizes() {
 		t.queues = append(t.queues, newQueue(t, i, max))
 	}
@@ -105,8 +105,14 @@ func NewTransport(dev Device, mem Memory, irq func(level bool)) *Transport {
 	return t
 }
 
-// SetLogger sets the logger for driver errors (slog.Default otherwise).
-func (t *Transport) SetLogger(l *slog.Logger) { t.log = l }
+// SetLogger sets the logger for driver errors; nil (the default)
+// discards them.
+func (t *Transport) SetLogger(l *slog.Logger) {
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	t.log = l
+}
 
 // Device returns the device behind the transport.
 func (t *Transport) Device() Device { return t.dev }

@@ -160,7 +160,7 @@ type Options struct {
 	// confined to an appliance folder, and Open takes it over; the base
 	// argument then only names it.
 	File *os.File
-	// Logger receives host I/O faults (slog.Default if nil).
+	// Logger receives host I/O faults (nil discards them).
 	Logger *slog.Logger
 }
 
@@ -205,7 +205,7 @@ func Open(base string, opts Options) (*Device, error) {
 	}
 	d := &Device{img: img, name: base, ro: opts.ReadOnly, log: opts.Logger}
 	if d.log == nil {
-		d.log = slog.Default()
+		d.log = slog.New(slog.DiscardHandler)
 	}
 	if opts.Overlay != "" {
 		d.name = opts.Overlay

@@ -42,10 +42,10 @@ type Device struct {
 }
 
 // New returns a console device writing guest output to out; log receives
-// output errors (slog.Default if nil).
+// output errors (nil discards them).
 func New(out io.Writer, log *slog.Logger) *Device {
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	return &Device{out: out, log: log}
 }

@@ -57,10 +57,10 @@ type Tap struct {
 // OpenTap attaches to the tap device name (created if it does not exist;
 // an empty name lets the kernel choose, see Name) and starts its reader.
 // It needs CAP_NET_ADMIN (or a persistent tap owned by the caller). log
-// receives errors; nil means slog.Default().
+// receives errors; nil discards them.
 func OpenTap(name string, log *slog.Logger) (*Tap, error) {
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	if len(name) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("tap: interface name %q is longer than %d bytes", name, unix.IFNAMSIZ-1)

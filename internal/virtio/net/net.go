@@ -104,7 +104,7 @@ type Config struct {
 	MAC [6]byte
 	// MTU is the MTU the configuration space reports; 0 means DefaultMTU.
 	MTU uint16
-	// Logger receives the device's log lines; nil means slog.Default().
+	// Logger receives the device's log lines; nil discards them.
 	Logger *slog.Logger
 }
 
@@ -156,7 +156,7 @@ type Device struct {
 func New(be Backend, cfg Config) *Device {
 	log := cfg.Logger
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	mac := cfg.MAC
 	if mac == [6]byte{} {

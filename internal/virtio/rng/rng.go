@@ -37,10 +37,10 @@ type Device struct {
 }
 
 // New returns a virtio-rng device reading from src; log receives source
-// errors (slog.Default if nil).
+// errors (nil discards them).
 func New(src Entropy, log *slog.Logger) *Device {
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	return &Device{src: src, log: log}
 }

@@ -164,14 +164,14 @@ type Config struct {
 	ConnBuffer uint32
 	// MaxConns bounds the open connections; 0 means DefaultMaxConns.
 	MaxConns int
-	// Logger receives the device's log lines; nil means slog.Default().
+	// Logger receives the device's log lines; nil discards them.
 	Logger *slog.Logger
 }
 
 // defaults fills in the defaults.
 func (cfg *Config) defaults() {
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.GuestCID == 0 {
 		cfg.GuestCID = DefaultGuestCID

@@ -19,6 +19,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/juicevm/juice/guest/internal/netconf"
+
+	"github.com/juicevm/juice/internal/guestconfig"
 )
 
 // Appliance-mode console lines.
@@ -49,7 +51,7 @@ const (
 // with.
 type appliance struct {
 	in   Init
-	cfg  *Appliance
+	cfg  *guestconfig.Appliance
 	sup  *Supervisor
 	sigs chan os.Signal
 	// files are the app's stdin, stdout and stderr.
@@ -80,7 +82,7 @@ func (in Init) runAppliance() (status int) {
 	// PID 1, and the kernel with it.
 	signal.Notify(a.sigs, ForwardedSignals...)
 	in.trace("init")
-	cfg, err := ReadAppliance(in.ConfigPath)
+	cfg, err := guestconfig.Read(in.ConfigPath)
 	if err != nil {
 		in.printf("appliance: %v", err)
 		return MaxHostStatus
@@ -168,7 +170,7 @@ func (a *appliance) network() error {
 		}
 	}
 	mode := a.cfg.Network.Mode
-	if mode == NetworkNone {
+	if mode == guestconfig.NetworkNone {
 		return nil
 	}
 	const ifname = "eth0"
@@ -180,12 +182,12 @@ func (a *appliance) network() error {
 		return err
 	}
 	var cfg netconf.Static
-	if mode == NetworkStatic {
-		s, err := a.cfg.Network.static()
+	if mode == guestconfig.NetworkStatic {
+		s, err := a.cfg.Network.Static()
 		if err != nil {
 			return err
 		}
-		cfg = netconf.Static{Address: s.address, Gateway: s.gateway, DNS: s.dns}
+		cfg = netconf.Static{Address: s.Address, Gateway: s.Gateway, DNS: s.DNS}
 	} else {
 		a.in.trace("linkup")
 		netconf.WaitCarrier(ifname, time.Second)
@@ -285,7 +287,7 @@ func creditEntropy(seed []byte) error {
 
 // mountDisk mounts a disk, creating the mount point. A read-only device
 // is mounted read-only.
-func mountDisk(d Disk) (readOnly bool, err error) {
+func mountDisk(d guestconfig.Disk) (readOnly bool, err error) {
 	if err := os.MkdirAll(d.Mount, 0o755); err != nil {
 		return false, fmt.Errorf("disk %s: %w", d.Device, err)
 	}
@@ -303,7 +305,7 @@ func mountDisk(d Disk) (readOnly bool, err error) {
 
 // appEnv is the app's environment: its own entries, then defaults for
 // PATH, HOME and TERM where they are missing.
-func appEnv(app App) []string {
+func appEnv(app guestconfig.App) []string {
 	env := append([]string(nil), app.Env...)
 	has := func(key string) bool {
 		for _, e := range env {
@@ -333,7 +335,7 @@ func appEnv(app App) []string {
 // files. When stdin is a terminal, the app leads a new session with that
 // terminal as its controlling terminal, so that Ctrl-C on the console
 // reaches it; otherwise it just leads a new session.
-func StartApp(sup *Supervisor, app App, files []*os.File) (*Child, error) {
+func StartApp(sup *Supervisor, app guestconfig.App, files []*os.File) (*Child, error) {
 	attr := &os.ProcAttr{
 		Dir:   app.Workdir,
 		Env:   appEnv(app),
@@ -377,7 +379,7 @@ func (a *appliance) runApp() ExitStatus {
 	for n := 0; ; n++ {
 		started := time.Now()
 		st := a.runOnce()
-		if a.cfg.OnExit != OnExitRestart || a.stopping {
+		if a.cfg.OnExit != guestconfig.OnExitRestart || a.stopping {
 			return st
 		}
 		if time.Since(started) < restartReset {

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/juicevm/juice/internal/guestconfig"
 )
 
 // Console lines that the host matches on.
@@ -69,7 +71,7 @@ func Default() Init {
 		TmpDir:      "/tmp",
 		CmdlinePath: "/proc/cmdline",
 		PowerOff:    PowerOff,
-		ConfigPath:  ConfigPath,
+		ConfigPath:  guestconfig.Path,
 		PowerOffStatus: func(code int) error {
 			return PowerOffStatus(code, func(format string, args ...any) {
 				fmt.Fprintf(os.Stdout, "juice: "+format+"\n", args...)

@@ -1,4 +1,12 @@
-package pid1
+// Package guestconfig is the contract between the appliance builder and
+// Juice's guest init: the file Path in the initramfs, the Appliance type
+// it holds, its strict decoder (Parse) and its validation (Check).
+//
+// The builder (internal/appliance) writes it; the init
+// (guest/init/internal/pid1) reads it. The package is compiled into the
+// linux/riscv64 init, so it stays small and imports the standard library
+// only.
+package guestconfig
 
 import (
 	"bytes"
@@ -12,13 +20,13 @@ import (
 	"strings"
 )
 
-// ConfigPath is where the appliance builder puts the appliance's
-// configuration in the initramfs.
-const ConfigPath = "/etc/juice/appliance.json"
+// Path is where the appliance builder puts the appliance's configuration
+// in the initramfs.
+const Path = "/etc/juice/appliance.json"
 
 // Appliance is /etc/juice/appliance.json: what PID 1 sets up and which
-// program it runs. The builder (internal/appliance) writes it; unknown
-// keys are errors, null is the same as an absent key.
+// program it runs. Unknown keys are errors, null is the same as an absent
+// key.
 type Appliance struct {
 	// Name names the appliance; it is the host name when Hostname is
 	// empty.
@@ -29,7 +37,8 @@ type Appliance struct {
 	App App `json:"app"`
 	// Network configures eth0.
 	Network Network `json:"network"`
-	// Disks are mounted before the app starts and unmounted after it ends.
+	// Disks are mounted, in device order, before the app starts and
+	// unmounted after it ends.
 	Disks []Disk `json:"disks"`
 	// OnExit is what happens when the app exits: OnExitPowerOff (the
 	// default) or OnExitRestart.
@@ -47,12 +56,13 @@ const (
 
 // App is the appliance's program.
 type App struct {
-	// Path is the program's absolute path in the guest.
+	// Path is the program's absolute path in the guest (the builder puts
+	// it at /app/NAME).
 	Path string `json:"path"`
 	// Args are its arguments, after argv[0] (which is Path).
 	Args []string `json:"args"`
-	// Env holds KEY=VALUE entries. PATH, HOME and TERM get defaults when
-	// absent.
+	// Env holds KEY=VALUE entries (the builder sorts them by key). PATH,
+	// HOME and TERM get defaults when absent.
 	Env []string `json:"env"`
 	// Workdir is the working directory; "/" when empty.
 	Workdir string `json:"workdir"`
@@ -64,15 +74,17 @@ type App struct {
 
 // The values of Network.Mode.
 const (
-	NetworkNone   = "none"
-	NetworkDHCP   = "dhcp"
+	// NetworkNone is loopback only.
+	NetworkNone = "none"
+	// NetworkDHCP asks for an address by DHCP (on Juice's user network).
+	NetworkDHCP = "dhcp"
+	// NetworkStatic uses Network.Address, Gateway and DNS.
 	NetworkStatic = "static"
 )
 
 // Network configures eth0.
 type Network struct {
-	// Mode is NetworkNone (the default: loopback only), NetworkDHCP or
-	// NetworkStatic.
+	// Mode is NetworkNone (the default), NetworkDHCP or NetworkStatic.
 	Mode string `json:"mode"`
 	// Address (CIDR, "10.0.2.15/24"), Gateway and DNS are the static
 	// configuration; they are only allowed with NetworkStatic.
@@ -91,38 +103,41 @@ type Disk struct {
 	FS string `json:"fs"`
 }
 
-// ParseAppliance decodes and checks an appliance configuration. Unknown
-// keys, trailing data and invalid values are errors.
-func ParseAppliance(data []byte) (*Appliance, error) {
+// Parse decodes and checks an appliance configuration. Unknown keys,
+// trailing data and invalid values are errors; every error starts with
+// Path and names the field at fault.
+func Parse(data []byte) (*Appliance, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var a *Appliance
 	if err := dec.Decode(&a); err != nil {
-		return nil, fmt.Errorf("%s: %w", ConfigPath, err)
+		return nil, fmt.Errorf("%s: %w", Path, err)
 	}
 	if a == nil {
-		return nil, fmt.Errorf("%s: want an object, not null", ConfigPath)
+		return nil, fmt.Errorf("%s: want an object, not null", Path)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%s: data after the JSON object", ConfigPath)
+		return nil, fmt.Errorf("%s: data after the JSON object", Path)
 	}
-	if err := a.check(); err != nil {
-		return nil, fmt.Errorf("%s: %w", ConfigPath, err)
+	if err := a.Check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", Path, err)
 	}
 	return a, nil
 }
 
-// ReadAppliance reads and parses the configuration file.
-func ReadAppliance(file string) (*Appliance, error) {
+// Read reads and parses a configuration file.
+func Read(file string) (*Appliance, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
-	return ParseAppliance(data)
+	return Parse(data)
 }
 
-// check validates the configuration and fills in defaults.
-func (a *Appliance) check() error {
+// Check validates the configuration and fills in the defaults: Hostname
+// from Name, OnExit, App.Workdir, Network.Mode, each disk's FS; mount
+// points are cleaned. The error joins one error per field at fault.
+func (a *Appliance) Check() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
@@ -167,7 +182,7 @@ func (a *Appliance) check() error {
 		bad("network.mode %q: want %q, %q or %q", n.Mode, NetworkDHCP, NetworkStatic, NetworkNone)
 	}
 	if n.Mode == NetworkStatic {
-		if _, err := n.static(); err != nil {
+		if _, err := n.Static(); err != nil {
 			errs = append(errs, err)
 		}
 	} else if n.Address != "" || n.Gateway != "" || len(n.DNS) > 0 {
@@ -197,25 +212,25 @@ func (a *Appliance) check() error {
 	return errors.Join(errs...)
 }
 
-// staticConfig is a parsed static network configuration.
-type staticConfig struct {
-	address netip.Prefix
-	gateway netip.Addr
-	dns     []netip.Addr
+// Static is a parsed static network configuration.
+type Static struct {
+	Address netip.Prefix
+	Gateway netip.Addr // invalid when there is none
+	DNS     []netip.Addr
 }
 
-// static parses the static configuration.
-func (n Network) static() (staticConfig, error) {
-	var s staticConfig
+// Static parses the static configuration (Address, Gateway, DNS).
+func (n Network) Static() (Static, error) {
+	var s Static
 	var err error
 	if n.Address == "" {
 		return s, errors.New(`network.address is missing (want CIDR, such as "10.0.2.15/24")`)
 	}
-	if s.address, err = netip.ParsePrefix(n.Address); err != nil || !s.address.Addr().Is4() {
+	if s.Address, err = netip.ParsePrefix(n.Address); err != nil || !s.Address.Addr().Is4() {
 		return s, fmt.Errorf(`network.address %q: want IPv4 CIDR, such as "10.0.2.15/24"`, n.Address)
 	}
 	if n.Gateway != "" {
-		if s.gateway, err = netip.ParseAddr(n.Gateway); err != nil || !s.gateway.Is4() {
+		if s.Gateway, err = netip.ParseAddr(n.Gateway); err != nil || !s.Gateway.Is4() {
 			return s, fmt.Errorf("network.gateway %q: want an IPv4 address", n.Gateway)
 		}
 	}
@@ -224,7 +239,7 @@ func (n Network) static() (staticConfig, error) {
 		if err != nil {
 			return s, fmt.Errorf("network.dns %q: want an IP address", d)
 		}
-		s.dns = append(s.dns, a)
+		s.DNS = append(s.DNS, a)
 	}
 	return s, nil
 }
