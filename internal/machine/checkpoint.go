@@ -67,9 +67,6 @@ func (c *Checkpoint) Size() int {
 	return n
 }
 
-// markDirty records that the machine wrote RAM at offsets [off, off+n).
-func (m *Machine) markDirty(off, n uint64) { m.pages.mark(off, n) }
-
 // checkpointable reports why the machine cannot take checkpoints, if it
 // cannot.
 func (m *Machine) checkpointable() error {
@@ -198,15 +195,13 @@ func (m *Machine) Checkpoint() (*Checkpoint, error) {
 		// Pages never written are zero: they are neither read nor kept.
 		var zero [pageSize]byte
 		each(m.pages.touched, func(p uint32) {
-			off := uint64(p) * pageSize
-			if b := m.ram[off : off+pageSize]; !bytes.Equal(b, zero[:]) {
+			if b := m.page(p); !bytes.Equal(b, zero[:]) {
 				c.pages[p] = slices.Clone(b)
 			}
 		})
 	} else {
 		each(m.pages.ckpt, func(p uint32) {
-			off := uint64(p) * pageSize
-			c.pages[p] = slices.Clone(m.ram[off : off+pageSize])
+			c.pages[p] = slices.Clone(m.page(p))
 		})
 	}
 	zeroBits(m.pages.ckpt)
@@ -294,10 +289,7 @@ func (m *Machine) Restore(c *Checkpoint) error {
 			set[p/64] |= 1 << (p % 64)
 		}
 	}
-	each(set, func(p uint32) {
-		off := uint64(p) * pageSize
-		copy(m.ram[off:off+pageSize], m.pageAt(to, p))
-	})
+	each(set, func(p uint32) { copy(m.page(p), m.pageAt(to, p)) })
 	// The pages rewritten changed for the summaries and digests too.
 	for i, w := range set {
 		m.pages.sum[i] |= w
@@ -388,15 +380,15 @@ func (m *Machine) accessVirtual(hart int, va uint64, p []byte, write bool) error
 		if !ok {
 			return fmt.Errorf("memory: %#x is not mapped", va)
 		}
-		off := pa - RAMBase
-		if pa < RAMBase || off >= uint64(len(m.ram)) || uint64(len(m.ram))-off < n {
+		b, ok := m.ram.Slice(pa, n)
+		if !ok {
 			return fmt.Errorf("memory: %#x (physical %#x) is not RAM", va, pa)
 		}
 		if write {
-			copy(m.ram[off:off+n], p[:n])
-			m.markDirty(off, n)
+			copy(b, p[:n])
+			m.markDirty(pa, n)
 		} else {
-			copy(p[:n], m.ram[off:off+n])
+			copy(p[:n], b)
 		}
 		p = p[n:]
 		va += n
@@ -458,18 +450,12 @@ func (m *Machine) LoadPages(pages []SavedPage, first bool) error {
 	}
 	if first {
 		m.pages.drain()
-		each(m.pages.touched, func(p uint32) {
-			off := uint64(p) * pageSize
-			clear(m.ram[off : off+pageSize])
-		})
+		each(m.pages.touched, func(p uint32) { clear(m.page(p)) })
 	}
 	for _, pg := range pages {
-		off := uint64(pg.Index) * pageSize
-		if off >= uint64(len(m.ram)) || len(pg.Data) != pageSize {
-			return fmt.Errorf("checkpoint: page %d (%d bytes) is not a page of this machine's %d MiB of RAM", pg.Index, len(pg.Data), len(m.ram)>>20)
+		if len(pg.Data) != pageSize || !m.writeRAM(m.pageAddr(pg.Index), pg.Data) {
+			return fmt.Errorf("checkpoint: page %d (%d bytes) is not a page of this machine's %d MiB of RAM", pg.Index, len(pg.Data), m.ram.Size()>>20)
 		}
-		copy(m.ram[off:off+pageSize], pg.Data)
-		m.markDirty(off, pageSize)
 	}
 	return nil
 }

@@ -62,7 +62,7 @@ func (m *Machine) Digest() [32]byte {
 	// go into the whole one in order. Pages never written are zero and
 	// not even read (reading them would make the host map them).
 	var parts [ramDigestParts][32]byte
-	pages := uint64(len(m.ram)) / pageSize
+	pages := m.ram.Size() / pageSize
 	per := (pages + ramDigestParts - 1) / ramDigestParts
 	var wg sync.WaitGroup
 	for i := range parts {
@@ -98,7 +98,7 @@ func (m *Machine) digestPages(first, end uint64) [32]byte {
 			}
 			continue
 		}
-		page := m.ram[p*pageSize : (p+1)*pageSize]
+		page := m.page(uint32(p))
 		if bytes.Equal(page, zero[:]) {
 			continue
 		}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/juicevm/juice/internal/guestram"
 	"github.com/juicevm/juice/internal/riscv"
 	"github.com/juicevm/juice/internal/virtio/console"
 )
@@ -139,7 +140,7 @@ const MaxMemory = 64 << 30
 // Machine is a Juice virtual machine.
 type Machine struct {
 	cfg     Config
-	ram     []byte // guest RAM, mapped by setRAM; nil once closed
+	ram     guestram.RAM // guest RAM, mapped by setRAM; of no bytes once closed
 	ramMap  ramMapping
 	closed  bool
 	harts   []*riscv.Hart
@@ -241,7 +242,6 @@ func New(cfg Config) (*Machine, error) {
 		m.harts = append(m.harts, riscv.New(riscv.Config{
 			HartID:   uint64(i),
 			RAM:      m.ram,
-			RAMBase:  RAMBase,
 			Bus:      m,
 			Clock:    m,
 			Firmware: fw,

@@ -57,7 +57,7 @@ func TestDeviceTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fdt, err := dt.ReadFDT(bytes.NewReader(m.ram[m.dtbAddr-RAMBase:]))
+	fdt, err := dt.ReadFDT(bytes.NewReader(m.ram.Bytes()[m.dtbAddr-RAMBase:]))
 	if err != nil {
 		t.Fatalf("reading back the DTB: %v", err)
 	}
@@ -67,7 +67,7 @@ func TestDeviceTree(t *testing.T) {
 	}
 	start, _ := root.Walk("chosen").Property("linux,initrd-start").AsU64()
 	end, _ := root.Walk("chosen").Property("linux,initrd-end").AsU64()
-	if end-start != 6 || string(m.ram[start-RAMBase:end-RAMBase]) != "initrd" {
+	if end-start != 6 || string(m.ram.Bytes()[start-RAMBase:end-RAMBase]) != "initrd" {
 		t.Fatalf("initrd at %#x-%#x", start, end)
 	}
 	cpus, err := root.Walk("cpus").ListChildNodes()

@@ -69,16 +69,16 @@ func (m *Machine) Summary() Summary {
 	}
 	s.Devices = hash64(e.Bytes())
 	m.pages.drain()
-	m.ramSum.update(m.ram, m.pages.sum)
+	m.ramSum.update(m.page, m.pages.sum)
 	zeroBits(m.pages.sum)
 	for i := range s.RAM {
 		s.RAM[i] = uint32(m.ramSum.regions[i]) ^ uint32(m.ramSum.regions[i]>>32)
 		first, end := m.ramSum.regionPages(i)
-		s.regions[i] = [2]uint64{RAMBase + first*pageSize, RAMBase + end*pageSize}
+		s.regions[i] = [2]uint64{m.pageAddr(uint32(first)), m.pageAddr(uint32(end))}
 	}
 	for _, p := range m.ramSum.changed {
 		r := m.ramSum.regionOf(p)
-		s.written[r] = append(s.written[r], RAMBase+uint64(p)*pageSize)
+		s.written[r] = append(s.written[r], m.pageAddr(p))
 	}
 	return s
 }

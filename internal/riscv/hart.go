@@ -8,7 +8,11 @@
 // sequence of external events always give the same execution.
 package riscv
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/juicevm/juice/internal/guestram"
+)
 
 // Privilege levels.
 const (
@@ -41,8 +45,7 @@ type Firmware interface {
 // Config describes the hart's surroundings.
 type Config struct {
 	HartID   uint64
-	RAM      []byte // guest RAM, shared by all harts of a machine
-	RAMBase  uint64 // physical address of RAM[0]
+	RAM      guestram.RAM // guest RAM, shared by all harts of a machine
 	Bus      Bus
 	Clock    Clock
 	Firmware Firmware // nil: M-mode code handles ECALLs itself
@@ -78,8 +81,7 @@ type Hart struct {
 
 	priv uint8
 
-	ram      []byte
-	ramBase  uint64
+	ram      guestram.RAM
 	bus      Bus
 	clock    Clock
 	firmware Firmware
@@ -122,7 +124,6 @@ type Hart struct {
 func New(cfg Config) *Hart {
 	h := &Hart{
 		ram:      cfg.RAM,
-		ramBase:  cfg.RAMBase,
 		bus:      cfg.Bus,
 		clock:    cfg.Clock,
 		firmware: cfg.Firmware,
@@ -217,7 +218,7 @@ func (h *Hart) SetCounteren(m, s uint64) {
 // unmaps it: from then on every access to RAM faults (the hart must not
 // run again).
 func (h *Hart) DetachRAM() {
-	h.ram = nil
+	h.ram = guestram.RAM{}
 	h.flushTLB()
 }
 

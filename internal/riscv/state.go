@@ -94,7 +94,7 @@ func (h *Hart) RestoreState(d *snapshot.Decoder) error {
 		d.Failf("priv: %d is not a privilege level", n.priv)
 	case n.traps > n.count:
 		d.Failf("traps: %d exceeds the instruction count %d", n.traps, n.count)
-	case n.resValid && (n.resAddr >= uint64(len(h.ram)) || n.resAddr&3 != 0):
+	case n.resValid && (n.resAddr >= h.ram.Size() || n.resAddr&3 != 0):
 		d.Failf("reservation: offset %#x is not in RAM", n.resAddr)
 	case c.satp>>60 != 0 && c.satp>>60 != 8 && c.satp>>60 != 9:
 		d.Failf("satp: translation mode %d is not supported", c.satp>>60)

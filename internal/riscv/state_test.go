@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/juicevm/juice/internal/guestram"
 	"github.com/juicevm/juice/internal/snapshot"
 )
 
@@ -23,7 +24,7 @@ func TestStateRoundTrip(t *testing.T) {
 	h.SaveState(&e)
 
 	g := newTestHart(t)
-	copy(g.ram, h.ram)
+	copy(g.ram.Bytes(), h.ram.Bytes())
 	if err := g.RestoreState(snapshot.NewDecoder(e.Bytes())); err != nil {
 		t.Fatal(err)
 	}
@@ -67,12 +68,12 @@ func TestRestoreRejectsImpossibleState(t *testing.T) {
 }
 
 func FuzzRestoreState(f *testing.F) {
-	h := New(Config{RAM: make([]byte, 1<<20), RAMBase: testBase, Bus: &testBus{}, Clock: fixedClock(1)})
+	h := New(Config{RAM: guestram.New(make([]byte, 1<<20), testBase), Bus: &testBus{}, Clock: fixedClock(1)})
 	var e snapshot.Encoder
 	h.SaveState(&e)
 	f.Add(e.Bytes())
 	f.Fuzz(func(t *testing.T, b []byte) {
-		g := New(Config{RAM: make([]byte, 1<<20), RAMBase: testBase, Bus: &testBus{}, Clock: fixedClock(1)})
+		g := New(Config{RAM: guestram.New(make([]byte, 1<<20), testBase), Bus: &testBus{}, Clock: fixedClock(1)})
 		if g.RestoreState(snapshot.NewDecoder(b)) == nil {
 			g.Run(100) // whatever was accepted must run without panicking
 		}
