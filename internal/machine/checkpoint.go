@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/juicevm/juice/internal/snapshot"
 	"github.com/juicevm/juice/internal/virtio"
 	"github.com/juicevm/juice/internal/virtio/blk"
 )
@@ -89,65 +88,6 @@ func (m *Machine) checkpointable() error {
 			// refused above).
 		}
 	}
-	return nil
-}
-
-// saveState encodes everything but RAM and disk contents.
-func (m *Machine) saveState() []byte {
-	var e snapshot.Encoder
-	e.Uint64(m.now)
-	e.Uint64(m.nextDigest)
-	m.rd.saveState(&e)
-	for _, h := range m.harts {
-		h.SaveState(&e)
-	}
-	m.clint.saveState(&e)
-	m.plic.saveState(&e)
-	m.uart.saveState(&e)
-	if m.sbi != nil {
-		m.sbi.saveState(&e)
-	}
-	m.panicDet.saveState(&e)
-	for _, s := range m.slots {
-		s.transport.SaveState(&e)
-	}
-	return e.Bytes()
-}
-
-// restoreState decodes what saveState wrote.
-func (m *Machine) restoreState(b []byte) error {
-	d := snapshot.NewDecoder(b)
-	now := d.Uint64("clock")
-	nextDigest := d.Uint64("next digest")
-	var rd round
-	rd.restoreState(d, len(m.harts), m.quantum)
-	if d.Err() != nil {
-		return d.Finish("machine")
-	}
-	for i, h := range m.harts {
-		if err := h.RestoreState(d); err != nil {
-			return fmt.Errorf("hart %d state: %w", i, err)
-		}
-	}
-	m.clint.restoreState(d)
-	m.plic.restoreState(d)
-	m.uart.restoreState(d)
-	if m.sbi != nil {
-		m.sbi.restoreState(d)
-	}
-	m.panicDet.restoreState(d)
-	if d.Err() != nil {
-		return d.Finish("board")
-	}
-	for _, s := range m.slots {
-		if err := s.transport.RestoreState(d); err != nil {
-			return fmt.Errorf("virtio slot %d: %w", s.index, err)
-		}
-	}
-	if err := d.Finish("machine"); err != nil {
-		return err
-	}
-	m.now, m.nextDigest, m.rd = now, nextDigest, rd
 	return nil
 }
 

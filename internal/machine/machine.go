@@ -152,6 +152,9 @@ type Machine struct {
 	slots   []slot
 	vcon    *console.Device
 	pollers []poller
+	// comps lists the harts, devices and bookkeeping whose state
+	// checkpoints save, digests hash and summaries fingerprint.
+	comps []component
 
 	// now is the machine's instruction clock: the number of instructions
 	// each hart has had the opportunity to execute.
@@ -248,6 +251,7 @@ func New(cfg Config) (*Machine, error) {
 			Dirty:    m.pages.recent,
 		}))
 	}
+	m.comps = m.components()
 	if err := m.load(); err != nil {
 		m.Close()
 		return nil, err

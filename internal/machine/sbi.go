@@ -242,27 +242,17 @@ func (s *sbi) hsm(h *riscv.Hart, fn uint64, a []uint64) (int64, int64) {
 
 func (s *sbi) dbcn(fn uint64, a []uint64) (int64, int64) {
 	switch fn {
-	case 0: // console_write(num_bytes, base_lo, base_hi)
+	case 0, 1: // console_write and console_read(num_bytes, base_lo, base_hi)
 		n, addr := a[0], a[1]
-		if a[2] != 0 {
-			return sbiErrInvalidParam, 0
-		}
 		b, ok := s.m.ram.Slice(addr, n)
-		if !ok {
+		if a[2] != 0 || !ok {
 			return sbiErrInvalidParam, 0
 		}
-		for _, c := range b {
-			s.m.consoleOut(c)
-		}
-		return sbiSuccess, int64(n)
-	case 1: // console_read(num_bytes, base_lo, base_hi)
-		n, addr := a[0], a[1]
-		if a[2] != 0 {
-			return sbiErrInvalidParam, 0
-		}
-		b, ok := s.m.ram.Slice(addr, n)
-		if !ok {
-			return sbiErrInvalidParam, 0
+		if fn == 0 {
+			for _, c := range b {
+				s.m.consoleOut(c)
+			}
+			return sbiSuccess, int64(n)
 		}
 		var got uint64
 		for got < n {
