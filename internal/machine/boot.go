@@ -129,15 +129,17 @@ func (m *Machine) loadELF(what string, b []byte, relocate bool, base uint64) (lo
 			return out, fmt.Errorf("%s: malformed ELF: segment file size %d exceeds memory size %d", what, p.Filesz, p.Memsz)
 		}
 		pa := place(p)
-		if !m.ram.Contains(pa, p.Memsz) {
+		seg, ok := m.ramWrite(pa, p.Memsz)
+		if !ok {
 			return out, fmt.Errorf("%s: segment at %#x (%d bytes) does not fit in RAM (%#x-%#x)", what, pa, p.Memsz, m.ram.Base(), m.ram.End())
 		}
-		data := make([]byte, p.Filesz)
-		if _, err := p.ReadAt(data, 0); err != nil {
-			return out, fmt.Errorf("%s: malformed ELF: segment data: %w", what, err)
+		// A segment with nothing in the file (.bss alone) reads nothing:
+		// its empty reader would say EOF.
+		if p.Filesz > 0 {
+			if _, err := p.ReadAt(seg[:p.Filesz], 0); err != nil {
+				return out, fmt.Errorf("%s: malformed ELF: segment data: %w", what, err)
+			}
 		}
-		seg, _ := m.ramWrite(pa, p.Memsz)
-		copy(seg, data)
 		clear(seg[p.Filesz:])
 		out.low, out.high = min(out.low, pa), max(out.high, pa+p.Memsz)
 	}
