@@ -14,11 +14,11 @@ import (
 	"github.com/juicevm/juice/internal/diskimage"
 	"github.com/juicevm/juice/internal/guestconfig"
 	"github.com/juicevm/juice/internal/machine"
+	"github.com/juicevm/juice/internal/testenv"
 	"github.com/juicevm/juice/internal/virtio/blk"
 	vnet "github.com/juicevm/juice/internal/virtio/net"
 	"github.com/juicevm/juice/internal/vmm"
 	"github.com/juicevm/juice/internal/vmspec"
-	"github.com/juicevm/juice/internal/testenv"
 )
 
 // timedConsole collects console output and notes when a line starting

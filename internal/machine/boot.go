@@ -129,17 +129,18 @@ func (m *Machine) loadELF(what string, b []byte, relocate bool, base uint64) (lo
 			return out, fmt.Errorf("%s: malformed ELF: segment file size %d exceeds memory size %d", what, p.Filesz, p.Memsz)
 		}
 		pa := place(p)
-		off := pa - RAMBase
-		if pa < RAMBase || off >= uint64(len(m.ram)) || uint64(len(m.ram))-off < p.Memsz {
-			return out, fmt.Errorf("%s: segment at %#x (%d bytes) does not fit in RAM (%#x-%#x)", what, pa, p.Memsz, uint64(RAMBase), RAMBase+uint64(len(m.ram)))
+		seg, ok := m.ramWrite(pa, p.Memsz)
+		if !ok {
+			return out, fmt.Errorf("%s: segment at %#x (%d bytes) does not fit in RAM (%#x-%#x)", what, pa, p.Memsz, m.ram.Base(), m.ram.End())
 		}
-		data := make([]byte, p.Filesz)
-		if _, err := p.ReadAt(data, 0); err != nil {
-			return out, fmt.Errorf("%s: malformed ELF: segment data: %w", what, err)
+		// A segment with nothing in the file (.bss alone) reads nothing:
+		// its empty reader would say EOF.
+		if p.Filesz > 0 {
+			if _, err := p.ReadAt(seg[:p.Filesz], 0); err != nil {
+				return out, fmt.Errorf("%s: malformed ELF: segment data: %w", what, err)
+			}
 		}
-		copy(m.ram[off:], data)
-		clear(m.ram[off+p.Filesz : off+p.Memsz])
-		m.markDirty(off, p.Memsz)
+		clear(seg[p.Filesz:])
 		out.low, out.high = min(out.low, pa), max(out.high, pa+p.Memsz)
 	}
 	out.entry = f.Entry
@@ -163,7 +164,7 @@ func (m *Machine) loadELF(what string, b []byte, relocate bool, base uint64) (lo
 // harts' starting state.
 func (m *Machine) load() error {
 	cfg := &m.cfg
-	ramEnd := RAMBase + uint64(len(m.ram))
+	ramEnd := m.ram.End()
 	if cfg.Bare != nil {
 		if cfg.Kernel != nil || cfg.Initrd != nil || cfg.Firmware != nil {
 			return errors.New("bare: a bare-metal program runs alone (no kernel, initrd or firmware)")
@@ -189,10 +190,10 @@ func (m *Machine) load() error {
 	// here, on the host: a RISC-V Image cannot expand itself, and the
 	// guest would spend far longer expanding an initramfs than the host.
 	var err error
-	if cfg.Kernel, err = expandIfCompressed("kernel", cfg.Kernel, uint64(len(m.ram))); err != nil {
+	if cfg.Kernel, err = expandIfCompressed("kernel", cfg.Kernel, m.ram.Size()); err != nil {
 		return err
 	}
-	if cfg.Initrd, err = expandIfCompressed("initrd", cfg.Initrd, uint64(len(m.ram))); err != nil {
+	if cfg.Initrd, err = expandIfCompressed("initrd", cfg.Initrd, m.ram.Size()); err != nil {
 		return err
 	}
 
@@ -213,11 +214,10 @@ func (m *Machine) load() error {
 		if cfg.Firmware == nil {
 			kernelAt = RAMBase // Juice's SBI needs no room below the kernel
 		}
-		if h.imageSize > ramEnd-kernelAt {
-			return fmt.Errorf("memory: %d MiB is too small for the kernel (its image takes %d MiB from %#x)", len(m.ram)>>20, h.imageSize>>20, kernelAt)
+		// The image's size covers the file (parseImage checks it).
+		if !m.ram.Contains(kernelAt, h.imageSize) || !m.writeRAM(kernelAt, cfg.Kernel) {
+			return fmt.Errorf("memory: %d MiB is too small for the kernel (its image takes %d MiB from %#x)", m.ram.Size()>>20, h.imageSize>>20, kernelAt)
 		}
-		copy(m.ram[kernelAt-RAMBase:], cfg.Kernel)
-		m.markDirty(kernelAt-RAMBase, uint64(len(cfg.Kernel)))
 		kernelEnd, entry = kernelAt+h.imageSize, kernelAt
 	}
 
@@ -232,11 +232,12 @@ func (m *Machine) load() error {
 		top := (ramEnd - uint64(len(size)) - pageSize) &^ (pageSize - 1)
 		need := uint64(len(cfg.Initrd))
 		if need > top || top-need < kernelEnd {
-			return fmt.Errorf("initrd: %d MiB does not fit in memory beside the kernel (%d MiB of RAM; use --memory to give more)", need>>20, len(m.ram)>>20)
+			return fmt.Errorf("initrd: %d MiB does not fit in memory beside the kernel (%d MiB of RAM; use --memory to give more)", need>>20, m.ram.Size()>>20)
 		}
 		start := (top - need) &^ (pageSize - 1)
-		copy(m.ram[start-RAMBase:], cfg.Initrd)
-		m.markDirty(start-RAMBase, uint64(len(cfg.Initrd)))
+		if !m.writeRAM(start, cfg.Initrd) {
+			return fmt.Errorf("initrd: %d MiB does not fit in RAM at %#x", need>>20, start)
+		}
 		o = dtbOptions{initrdStart: start, initrdEnd: start + need}
 	}
 	dtb, err := m.placeDTB(o, dtbTop)
@@ -244,7 +245,7 @@ func (m *Machine) load() error {
 		return err
 	}
 	if dtb < kernelEnd {
-		return fmt.Errorf("memory: %d MiB is too small for the kernel and device tree", len(m.ram)>>20)
+		return fmt.Errorf("memory: %d MiB is too small for the kernel and device tree", m.ram.Size()>>20)
 	}
 
 	if cfg.Firmware != nil {
@@ -285,23 +286,20 @@ func (m *Machine) placeDTB(o dtbOptions, top uint64) (uint64, error) {
 		return 0, err
 	}
 	addr := (top - uint64(len(b))) &^ 7
-	if addr < RAMBase {
+	if top < uint64(len(b)) || !m.writeRAM(addr, b) {
 		return 0, errors.New("memory: too small for the device tree")
 	}
-	copy(m.ram[addr-RAMBase:], b)
-	m.markDirty(addr-RAMBase, uint64(len(b)))
 	m.dtbAddr = addr
 	return addr, nil
 }
 
 // checkHTIF follows the HTIF tohost protocol of bare-metal test programs.
 func (m *Machine) checkHTIF() {
-	off := m.tohost - RAMBase
-	if m.tohost < RAMBase || off+8 > uint64(len(m.ram)) {
+	v, ok := m.ram.Uint64(m.tohost)
+	if !ok {
 		m.tohost = 0
 		return
 	}
-	v := binary.LittleEndian.Uint64(m.ram[off:])
 	if v == 0 {
 		return
 	}
@@ -315,11 +313,11 @@ func (m *Machine) checkHTIF() {
 		}
 	case dev == 1 && cmd == 1: // console putchar
 		m.consoleOut(byte(v))
-		binary.LittleEndian.PutUint64(m.ram[off:], 0)
-		m.markDirty(off, 8)
-		if f := m.fromhost - RAMBase; m.fromhost >= RAMBase && f+8 <= uint64(len(m.ram)) {
-			binary.LittleEndian.PutUint64(m.ram[f:], 1<<56|1<<48) // acknowledge
-			m.markDirty(f, 8)
+		if b, ok := m.ramWrite(m.tohost, 8); ok {
+			binary.LittleEndian.PutUint64(b, 0)
+		}
+		if b, ok := m.ramWrite(m.fromhost, 8); ok {
+			binary.LittleEndian.PutUint64(b, 1<<56|1<<48) // acknowledge
 		}
 	default:
 		m.stop(ExitBareFail, -1)

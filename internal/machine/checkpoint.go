@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/juicevm/juice/internal/snapshot"
 	"github.com/juicevm/juice/internal/virtio"
 	"github.com/juicevm/juice/internal/virtio/blk"
 )
@@ -67,9 +66,6 @@ func (c *Checkpoint) Size() int {
 	return n
 }
 
-// markDirty records that the machine wrote RAM at offsets [off, off+n).
-func (m *Machine) markDirty(off, n uint64) { m.pages.mark(off, n) }
-
 // checkpointable reports why the machine cannot take checkpoints, if it
 // cannot.
 func (m *Machine) checkpointable() error {
@@ -92,65 +88,6 @@ func (m *Machine) checkpointable() error {
 			// refused above).
 		}
 	}
-	return nil
-}
-
-// saveState encodes everything but RAM and disk contents.
-func (m *Machine) saveState() []byte {
-	var e snapshot.Encoder
-	e.Uint64(m.now)
-	e.Uint64(m.nextDigest)
-	m.rd.saveState(&e)
-	for _, h := range m.harts {
-		h.SaveState(&e)
-	}
-	m.clint.saveState(&e)
-	m.plic.saveState(&e)
-	m.uart.saveState(&e)
-	if m.sbi != nil {
-		m.sbi.saveState(&e)
-	}
-	m.panicDet.saveState(&e)
-	for _, s := range m.slots {
-		s.transport.SaveState(&e)
-	}
-	return e.Bytes()
-}
-
-// restoreState decodes what saveState wrote.
-func (m *Machine) restoreState(b []byte) error {
-	d := snapshot.NewDecoder(b)
-	now := d.Uint64("clock")
-	nextDigest := d.Uint64("next digest")
-	var rd round
-	rd.restoreState(d, len(m.harts), m.quantum)
-	if d.Err() != nil {
-		return d.Finish("machine")
-	}
-	for i, h := range m.harts {
-		if err := h.RestoreState(d); err != nil {
-			return fmt.Errorf("hart %d state: %w", i, err)
-		}
-	}
-	m.clint.restoreState(d)
-	m.plic.restoreState(d)
-	m.uart.restoreState(d)
-	if m.sbi != nil {
-		m.sbi.restoreState(d)
-	}
-	m.panicDet.restoreState(d)
-	if d.Err() != nil {
-		return d.Finish("board")
-	}
-	for _, s := range m.slots {
-		if err := s.transport.RestoreState(d); err != nil {
-			return fmt.Errorf("virtio slot %d: %w", s.index, err)
-		}
-	}
-	if err := d.Finish("machine"); err != nil {
-		return err
-	}
-	m.now, m.nextDigest, m.rd = now, nextDigest, rd
 	return nil
 }
 
@@ -198,15 +135,13 @@ func (m *Machine) Checkpoint() (*Checkpoint, error) {
 		// Pages never written are zero: they are neither read nor kept.
 		var zero [pageSize]byte
 		each(m.pages.touched, func(p uint32) {
-			off := uint64(p) * pageSize
-			if b := m.ram[off : off+pageSize]; !bytes.Equal(b, zero[:]) {
+			if b := m.page(p); !bytes.Equal(b, zero[:]) {
 				c.pages[p] = slices.Clone(b)
 			}
 		})
 	} else {
 		each(m.pages.ckpt, func(p uint32) {
-			off := uint64(p) * pageSize
-			c.pages[p] = slices.Clone(m.ram[off : off+pageSize])
+			c.pages[p] = slices.Clone(m.page(p))
 		})
 	}
 	zeroBits(m.pages.ckpt)
@@ -294,10 +229,7 @@ func (m *Machine) Restore(c *Checkpoint) error {
 			set[p/64] |= 1 << (p % 64)
 		}
 	}
-	each(set, func(p uint32) {
-		off := uint64(p) * pageSize
-		copy(m.ram[off:off+pageSize], m.pageAt(to, p))
-	})
+	each(set, func(p uint32) { copy(m.page(p), m.pageAt(to, p)) })
 	// The pages rewritten changed for the summaries and digests too.
 	for i, w := range set {
 		m.pages.sum[i] |= w
@@ -388,15 +320,15 @@ func (m *Machine) accessVirtual(hart int, va uint64, p []byte, write bool) error
 		if !ok {
 			return fmt.Errorf("memory: %#x is not mapped", va)
 		}
-		off := pa - RAMBase
-		if pa < RAMBase || off >= uint64(len(m.ram)) || uint64(len(m.ram))-off < n {
+		b, ok := m.ram.Slice(pa, n)
+		if !ok {
 			return fmt.Errorf("memory: %#x (physical %#x) is not RAM", va, pa)
 		}
 		if write {
-			copy(m.ram[off:off+n], p[:n])
-			m.markDirty(off, n)
+			copy(b, p[:n])
+			m.markDirty(pa, n)
 		} else {
-			copy(p[:n], m.ram[off:off+n])
+			copy(p[:n], b)
 		}
 		p = p[n:]
 		va += n
@@ -458,18 +390,12 @@ func (m *Machine) LoadPages(pages []SavedPage, first bool) error {
 	}
 	if first {
 		m.pages.drain()
-		each(m.pages.touched, func(p uint32) {
-			off := uint64(p) * pageSize
-			clear(m.ram[off : off+pageSize])
-		})
+		each(m.pages.touched, func(p uint32) { clear(m.page(p)) })
 	}
 	for _, pg := range pages {
-		off := uint64(pg.Index) * pageSize
-		if off >= uint64(len(m.ram)) || len(pg.Data) != pageSize {
-			return fmt.Errorf("checkpoint: page %d (%d bytes) is not a page of this machine's %d MiB of RAM", pg.Index, len(pg.Data), len(m.ram)>>20)
+		if len(pg.Data) != pageSize || !m.writeRAM(m.pageAddr(pg.Index), pg.Data) {
+			return fmt.Errorf("checkpoint: page %d (%d bytes) is not a page of this machine's %d MiB of RAM", pg.Index, len(pg.Data), m.ram.Size()>>20)
 		}
-		copy(m.ram[off:off+pageSize], pg.Data)
-		m.markDirty(off, pageSize)
 	}
 	return nil
 }

@@ -23,8 +23,8 @@ import (
 	"github.com/juicevm/juice/internal/diskimage"
 	"github.com/juicevm/juice/internal/distkernel"
 	"github.com/juicevm/juice/internal/machine"
-	"github.com/juicevm/juice/internal/vmspec"
 	"github.com/juicevm/juice/internal/testenv"
+	"github.com/juicevm/juice/internal/vmspec"
 )
 
 // liveConsole is a console the test can watch while the machine runs.

@@ -16,53 +16,22 @@ import (
 func (m *Machine) Clock() uint64 { return m.now }
 
 // Digest returns a SHA-256 digest of the machine's guest-visible state:
-// the clock, every hart's architectural state, the state of the board's
-// devices and virtio transports, and RAM (the index and content of each
-// page that is not all zero). Two runs that agree on it are indistinguishable to the
-// guest from then on, given the same input.
+// the saved state of the components the guest sees (the clock, every
+// hart, the board's devices, the virtio transports and their devices:
+// the encodings checkpoints store), and RAM (the index and content of
+// each page that is not all zero). Two runs that agree on it are
+// indistinguishable to the guest from then on, given the same input.
 func (m *Machine) Digest() [32]byte {
 	d := sha256.New()
-	var b []byte
-	put := func(v uint64) { b = binary.LittleEndian.AppendUint64(b, v) }
-	put(m.now)
-	for _, h := range m.harts {
-		b = h.AppendDigestInput(b)
-	}
-	for i := range m.clint.msip {
-		put(uint64(m.clint.msip[i]))
-		put(m.clint.mtimecmp[i])
-	}
-	if m.sbi != nil {
-		for _, t := range m.sbi.timer {
-			put(t)
-		}
-	}
-	p := m.plic
-	for i := range p.priority {
-		put(uint64(p.priority[i]) | uint64(b2u8(p.level[i]))<<32)
-	}
-	put(p.pending)
-	put(p.claimed)
-	for i := range p.enable {
-		put(p.enable[i])
-		put(uint64(p.threshold[i]))
-	}
-	u := m.uart
-	b = append(b, u.ier, u.lcr, u.mcr, u.scr, u.fcr, u.dll, u.dlm, b2u8(u.threPending))
-	put(uint64(len(u.rx)))
-	b = append(b, u.rx...)
-	d.Write(b)
 	var e snapshot.Encoder
-	for _, s := range m.slots {
-		s.transport.SaveState(&e)
-	}
+	m.saveRoles(&e, roleClock, roleHart, roleDevice)
 	d.Write(e.Bytes())
 	// RAM: the index and content of every page that is not all zero,
 	// hashed in ramDigestParts equal parts (in parallel), whose digests
 	// go into the whole one in order. Pages never written are zero and
 	// not even read (reading them would make the host map them).
 	var parts [ramDigestParts][32]byte
-	pages := uint64(len(m.ram)) / pageSize
+	pages := m.ram.Size() / pageSize
 	per := (pages + ramDigestParts - 1) / ramDigestParts
 	var wg sync.WaitGroup
 	for i := range parts {
@@ -98,7 +67,7 @@ func (m *Machine) digestPages(first, end uint64) [32]byte {
 			}
 			continue
 		}
-		page := m.ram[p*pageSize : (p+1)*pageSize]
+		page := m.page(uint32(p))
 		if bytes.Equal(page, zero[:]) {
 			continue
 		}
@@ -109,11 +78,4 @@ func (m *Machine) digestPages(first, end uint64) [32]byte {
 	var sum [32]byte
 	d.Sum(sum[:0])
 	return sum
-}
-
-func b2u8(v bool) uint8 {
-	if v {
-		return 1
-	}
-	return 0
 }

@@ -145,7 +145,7 @@ func (m *Machine) deviceTree(o dtbOptions) ([]byte, error) {
 		chosen,
 		dt.NewNode(fmt.Sprintf("memory@%x", RAMBase), dt.WithProperty(
 			propStrings("device_type", "memory"),
-			propReg(RAMBase, uint64(len(m.ram))),
+			propReg(m.ram.Base(), m.ram.Size()),
 		)),
 		cpus,
 		soc,

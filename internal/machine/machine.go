@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/juicevm/juice/internal/guestram"
 	"github.com/juicevm/juice/internal/riscv"
 	"github.com/juicevm/juice/internal/virtio/blk"
 	"github.com/juicevm/juice/internal/virtio/console"
@@ -157,7 +158,7 @@ const MaxMemory = 64 << 30
 type Machine struct {
 	cfg     Config
 	log     *slog.Logger
-	ram     []byte // guest RAM, mapped by setRAM; nil once closed
+	ram     guestram.RAM // guest RAM, mapped by setRAM; of no bytes once closed
 	ramMap  ramMapping
 	closed  bool
 	harts   []*riscv.Hart
@@ -169,6 +170,9 @@ type Machine struct {
 	slots   []slot
 	vcon    *console.Device
 	pollers []poller
+	// comps lists the harts, devices and bookkeeping whose state
+	// checkpoints save, digests hash and summaries fingerprint.
+	comps []component
 
 	// now is the machine's instruction clock: the number of instructions
 	// each hart has had the opportunity to execute.
@@ -274,13 +278,13 @@ func newMachine(cfg Config) (m *Machine, err error) {
 		m.harts = append(m.harts, riscv.New(riscv.Config{
 			HartID:   uint64(i),
 			RAM:      m.ram,
-			RAMBase:  RAMBase,
 			Bus:      m,
 			Clock:    m,
 			Firmware: fw,
 			Dirty:    m.pages.recent,
 		}))
 	}
+	m.comps = m.components()
 	if err := m.load(); err != nil {
 		m.Close()
 		return nil, err

@@ -57,7 +57,7 @@ func TestDeviceTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fdt, err := dt.ReadFDT(bytes.NewReader(m.ram[m.dtbAddr-RAMBase:]))
+	fdt, err := dt.ReadFDT(bytes.NewReader(m.ram.Bytes()[m.dtbAddr-RAMBase:]))
 	if err != nil {
 		t.Fatalf("reading back the DTB: %v", err)
 	}
@@ -67,7 +67,7 @@ func TestDeviceTree(t *testing.T) {
 	}
 	start, _ := root.Walk("chosen").Property("linux,initrd-start").AsU64()
 	end, _ := root.Walk("chosen").Property("linux,initrd-end").AsU64()
-	if end-start != 6 || string(m.ram[start-RAMBase:end-RAMBase]) != "initrd" {
+	if end-start != 6 || string(m.ram.Bytes()[start-RAMBase:end-RAMBase]) != "initrd" {
 		t.Fatalf("initrd at %#x-%#x", start, end)
 	}
 	cpus, err := root.Walk("cpus").ListChildNodes()
@@ -105,5 +105,73 @@ func TestParseSizeOfEFIStub(t *testing.T) {
 	binary.LittleEndian.PutUint32(img[0x98+16:], 0)
 	if _, err := parseImage(img); err != nil {
 		t.Fatalf("complete EFI image: %v", err)
+	}
+}
+
+// bareELF returns a 64-bit RISC-V ELF executable with one PT_LOAD segment
+// for each of segs: its physical address, its bytes from the file and its
+// size in memory.
+func bareELF(entry uint64, segs ...struct {
+	pa    uint64
+	data  []byte
+	memsz uint64
+}) []byte {
+	const ehsize, phsize = 64, 56
+	b := make([]byte, ehsize+phsize*len(segs))
+	copy(b, "\x7fELF\x02\x01\x01")
+	le := binary.LittleEndian
+	le.PutUint16(b[16:], 2)   // ET_EXEC
+	le.PutUint16(b[18:], 243) // EM_RISCV
+	le.PutUint32(b[20:], 1)
+	le.PutUint64(b[24:], entry)
+	le.PutUint64(b[32:], ehsize) // program headers
+	le.PutUint16(b[52:], ehsize)
+	le.PutUint16(b[54:], phsize)
+	le.PutUint16(b[56:], uint16(len(segs)))
+	for i, s := range segs {
+		ph := b[ehsize+phsize*i:]
+		le.PutUint32(ph[0:], 1) // PT_LOAD
+		le.PutUint32(ph[4:], 7) // RWX
+		off := uint64(len(b))
+		if len(s.data) == 0 {
+			off = 0
+		}
+		le.PutUint64(ph[8:], off)
+		le.PutUint64(ph[16:], s.pa)
+		le.PutUint64(ph[24:], s.pa)
+		le.PutUint64(ph[32:], uint64(len(s.data)))
+		le.PutUint64(ph[40:], s.memsz)
+		le.PutUint64(ph[48:], 0x1000)
+		b = append(b, s.data...)
+	}
+	return b
+}
+
+// TestLoadELFSegments checks that a bare-metal ELF's segments land in RAM,
+// a segment with no bytes in the file (.bss alone) included, and that one
+// that does not fit in RAM is refused.
+func TestLoadELFSegments(t *testing.T) {
+	type seg = struct {
+		pa    uint64
+		data  []byte
+		memsz uint64
+	}
+	code := []byte{0x6f, 0, 0, 0} // j .
+	m, err := New(Config{Memory: MinMemory, Bare: bareELF(RAMBase, seg{RAMBase, code, 8}, seg{RAMBase + 0x10000, nil, 0x2000})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if got := m.ram.Bytes()[:8]; !bytes.Equal(got, append(code, 0, 0, 0, 0)) {
+		t.Errorf("the code segment reads %x", got)
+	}
+	end := uint64(RAMBase + MinMemory)
+	for _, s := range []seg{{end - 4, code, 8}, {RAMBase - 4, code, 4}, {end, nil, 1}} {
+		if m, err := New(Config{Memory: MinMemory, Bare: bareELF(RAMBase, seg{RAMBase, code, 4}, s)}); err == nil || !strings.Contains(err.Error(), "does not fit in RAM") {
+			if err == nil {
+				m.Close()
+			}
+			t.Errorf("a segment at %#x (%d bytes): %v", s.pa, s.memsz, err)
+		}
 	}
 }

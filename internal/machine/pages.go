@@ -126,12 +126,12 @@ func mix(p uint32, crc uint32) uint64 {
 	return x
 }
 
-// update recomputes the CRCs of the pages in bits.
-func (r *ramSummary) update(ram []byte, bits []uint64) {
+// update recomputes the CRCs of the pages in bits; page returns a page's
+// content.
+func (r *ramSummary) update(page func(uint32) []byte, bits []uint64) {
 	r.changed = r.changed[:0]
 	each(bits, func(p uint32) {
-		off := uint64(p) * pageSize
-		c := crc32.Checksum(ram[off:off+pageSize], castagnoli)
+		c := crc32.Checksum(page(p), castagnoli)
 		if old := r.crc[p] ^ zeroCRC; c != old {
 			reg := &r.regions[r.regionOf(p)]
 			*reg ^= mix(p, old) ^ mix(p, c)

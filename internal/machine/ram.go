@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/juicevm/juice/internal/bytesize"
+	"github.com/juicevm/juice/internal/guestram"
 )
 
 // Guest RAM is an anonymous private mapping made with MAP_NORESERVE: the
@@ -46,12 +47,12 @@ type ramMapping struct {
 // hold m.ram: the harts reach the machine (as their bus) and so keep it
 // alive while they can touch RAM.
 func (m *Machine) setRAM(size uint64) error {
-	ram, err := mapRAM(size)
+	mem, err := mapRAM(size)
 	if err != nil {
 		return err
 	}
-	m.ram = ram
-	m.ramMap.cleanup = runtime.AddCleanup(m, func(b []byte) { unix.Munmap(b) }, ram)
+	m.ram = guestram.New(mem, RAMBase)
+	m.ramMap.cleanup = runtime.AddCleanup(m, func(b []byte) { unix.Munmap(b) }, mem)
 	return nil
 }
 
@@ -60,18 +61,18 @@ func (m *Machine) setRAM(size uint64) error {
 // accesses fail their bounds checks, and the machine's own methods refuse
 // to run (see closedErr).
 func (m *Machine) unmapRAM() error {
-	if m.ram == nil {
+	mem := m.ram.Bytes()
+	if mem == nil {
 		return nil
 	}
 	for _, h := range m.harts {
 		h.DetachRAM()
 	}
-	ram := m.ram
-	m.ram = nil
+	m.ram = guestram.RAM{}
 	// The page tracker's sets name pages of the RAM that is gone.
 	m.pages = pageTracker{m: m}
 	m.ramMap.cleanup.Stop()
-	if err := unix.Munmap(ram); err != nil {
+	if err := unix.Munmap(mem); err != nil {
 		return fmt.Errorf("memory: unmapping guest RAM: %w", err)
 	}
 	return nil
@@ -86,4 +87,36 @@ func (m *Machine) closedErr() error {
 		return errClosed
 	}
 	return nil
+}
+
+// markDirty records that the machine wrote the n bytes of RAM at physical
+// address addr, which lie in RAM.
+func (m *Machine) markDirty(addr, n uint64) { m.pages.mark(addr-m.ram.Base(), n) }
+
+// ramWrite returns the n bytes of RAM at physical address addr for the
+// machine or a device to write, and marks their pages written; ok is false,
+// and nothing is marked, unless all of them lie in RAM.
+func (m *Machine) ramWrite(addr, n uint64) ([]byte, bool) {
+	b, ok := m.ram.Slice(addr, n)
+	if ok {
+		m.markDirty(addr, n)
+	}
+	return b, ok
+}
+
+// writeRAM copies p into RAM at physical address addr, if all of it fits.
+func (m *Machine) writeRAM(addr uint64, p []byte) bool {
+	b, ok := m.ramWrite(addr, uint64(len(p)))
+	copy(b, p)
+	return ok
+}
+
+// pageAddr returns the physical address of RAM page p.
+func (m *Machine) pageAddr(p uint32) uint64 { return m.ram.Base() + uint64(p)*pageSize }
+
+// page returns RAM page p, one of the pages the page sets name (p is below
+// the number of pages of RAM).
+func (m *Machine) page(p uint32) []byte {
+	off := uint64(p) * pageSize
+	return m.ram.Bytes()[off : off+pageSize : off+pageSize]
 }

@@ -44,8 +44,8 @@ func TestClosedMachine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := uintptr(unsafeAddr(m.ram))
-	end := start + uintptr(len(m.ram))
+	start := uintptr(unsafeAddr(m.ram.Bytes()))
+	end := start + uintptr(m.ram.Size())
 	if all, _ := mapped(t, start, end); !all {
 		t.Fatalf("guest RAM %#x-%#x is not mapped", start, end)
 	}
@@ -102,8 +102,8 @@ func TestDroppedMachineUnmapsRAM(t *testing.T) {
 		if _, err := m.RunTo(t.Context(), 1000); err != nil {
 			t.Fatal(err)
 		}
-		s := uintptr(unsafeAddr(m.ram))
-		return s, s + uintptr(len(m.ram))
+		s := uintptr(unsafeAddr(m.ram.Bytes()))
+		return s, s + uintptr(m.ram.Size())
 	}()
 	if all, _ := mapped(t, start, end); !all {
 		t.Fatal("guest RAM is not mapped")
@@ -229,3 +229,54 @@ func TestCgroupMemoryLimit(t *testing.T) {
 }
 
 func unsafeAddr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+
+// TestRAMBounds checks the edges of RAM as the devices, the debugger's
+// memory access and checkpoint pages meet them: all go through one check
+// (guestram.RAM), in which an empty range at the very end is in RAM and
+// one past it is not.
+func TestRAMBounds(t *testing.T) {
+	const size = 64 << 20
+	m, err := New(Config{Memory: size, Kernel: fakeImage(4096, 4096)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	end := uint64(RAMBase + size)
+	dev := ramMemory{m}
+	for _, c := range []struct {
+		addr, n uint64
+		ok      bool
+	}{
+		{RAMBase, 0, true}, {RAMBase, size, true}, {RAMBase, size + 1, false},
+		{end - 8, 8, true}, {end - 7, 8, false}, {end, 0, true}, {end, 1, false}, {end + 1, 0, false},
+		{RAMBase - 1, 1, false}, {RAMBase - 1, 0, false}, {end - 8, ^uint64(0) - 3, false},
+	} {
+		b, ok := dev.Slice(c.addr, c.n)
+		if ok != c.ok || ok && uint64(len(b)) != c.n {
+			t.Errorf("device Slice(%#x, %#x) = %d bytes, %v; want %v", c.addr, c.n, len(b), ok, c.ok)
+		}
+		if c.n > 0 && c.n <= 8 {
+			if err := m.ReadPhysical(c.addr, make([]byte, c.n)); (err == nil) != c.ok {
+				t.Errorf("ReadPhysical(%#x, %d bytes): %v", c.addr, c.n, err)
+			}
+		}
+	}
+	// A device's slice marks its pages written.
+	m.pages.drain()
+	zeroBits(m.pages.sum)
+	dev.Slice(end-8, 8)
+	m.pages.drain()
+	last := uint32(size/pageSize - 1)
+	if m.pages.sum[last/64]>>(last%64)&1 == 0 {
+		t.Error("the last page handed to a device is not marked written")
+	}
+	page := make([]byte, pageSize)
+	if err := m.LoadPages([]SavedPage{{Index: last, Data: page}}, false); err != nil {
+		t.Errorf("the last page: %v", err)
+	}
+	for _, pg := range []SavedPage{{Index: last + 1, Data: page}, {Index: ^uint32(0), Data: page}, {Index: 0, Data: page[1:]}} {
+		if err := m.LoadPages([]SavedPage{pg}, false); err == nil {
+			t.Errorf("page %d (%d bytes) loaded", pg.Index, len(pg.Data))
+		}
+	}
+}

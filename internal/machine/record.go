@@ -15,8 +15,8 @@ const (
 	// EventNet is a frame a virtio-net interface took; the port is the
 	// interface's index.
 	EventNet
-	// EventVsock is one host event the virtio-vsock device took (see
-	// record_vsock.go for its encoding); the port is 0.
+	// EventVsock is one host event the virtio-vsock device took, in its
+	// wire form (vsock.AppendEvent); the port is 0.
 	EventVsock
 )
 

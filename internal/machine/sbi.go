@@ -213,7 +213,7 @@ func (s *sbi) hsm(h *riscv.Hart, fn uint64, a []uint64) (int64, int64) {
 		if !t.Stopped() {
 			return sbiErrAlreadyAvail, 0
 		}
-		if a[1]-RAMBase >= uint64(len(s.m.ram)) {
+		if !s.m.ram.Contains(a[1], 1) {
 			return sbiErrInvalidAddress, 0
 		}
 		t.Start(a[1], riscv.PrivS, a[0], a[2])
@@ -242,27 +242,17 @@ func (s *sbi) hsm(h *riscv.Hart, fn uint64, a []uint64) (int64, int64) {
 
 func (s *sbi) dbcn(fn uint64, a []uint64) (int64, int64) {
 	switch fn {
-	case 0: // console_write(num_bytes, base_lo, base_hi)
+	case 0, 1: // console_write and console_read(num_bytes, base_lo, base_hi)
 		n, addr := a[0], a[1]
-		if a[2] != 0 {
+		b, ok := s.m.ram.Slice(addr, n)
+		if a[2] != 0 || !ok {
 			return sbiErrInvalidParam, 0
 		}
-		off := addr - RAMBase
-		if addr < RAMBase || off >= uint64(len(s.m.ram)) || uint64(len(s.m.ram))-off < n {
-			return sbiErrInvalidParam, 0
-		}
-		for _, b := range s.m.ram[off : off+n] {
-			s.m.consoleOut(b)
-		}
-		return sbiSuccess, int64(n)
-	case 1: // console_read(num_bytes, base_lo, base_hi)
-		n, addr := a[0], a[1]
-		if a[2] != 0 {
-			return sbiErrInvalidParam, 0
-		}
-		off := addr - RAMBase
-		if addr < RAMBase || off >= uint64(len(s.m.ram)) || uint64(len(s.m.ram))-off < n {
-			return sbiErrInvalidParam, 0
+		if fn == 0 {
+			for _, c := range b {
+				s.m.consoleOut(c)
+			}
+			return sbiSuccess, int64(n)
 		}
 		var got uint64
 		for got < n {
@@ -270,10 +260,10 @@ func (s *sbi) dbcn(fn uint64, a []uint64) (int64, int64) {
 			if c < 0 {
 				break
 			}
-			s.m.ram[off+got] = byte(c)
+			b[got] = byte(c)
 			got++
 		}
-		s.m.markDirty(off, got)
+		s.m.markDirty(addr, got)
 		return sbiSuccess, int64(got)
 	case 2: // console_write_byte
 		s.m.consoleOut(byte(a[0]))

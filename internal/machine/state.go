@@ -2,8 +2,10 @@ package machine
 
 import "github.com/juicevm/juice/internal/snapshot"
 
-// The board devices' saved state, for checkpoints. Each restore validates
-// what it reads: a checkpoint may come from a file.
+// The board devices' and the machine's bookkeeping's saved state: the
+// encodings of the components (see components.go) that checkpoints store,
+// digests hash and summaries fingerprint. Each restore validates what it
+// reads: a checkpoint may come from a file.
 
 func (c *clint) saveState(e *snapshot.Encoder) {
 	for i := range c.msip {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/juicevm/juice/internal/riscv"
 	"github.com/juicevm/juice/internal/snapshot"
 )
 
@@ -48,39 +49,37 @@ type HartSummary struct {
 // Summary returns the machine's state summary now.
 func (m *Machine) Summary() Summary {
 	s := Summary{Clock: m.now, Instructions: m.Instructions()}
-	for _, h := range m.harts {
-		// The saved state starts with x0-x31, f0-f31 and the pc; the
-		// privilege level, CSRs and counters follow.
-		var e snapshot.Encoder
-		h.SaveState(&e)
-		b := e.Bytes()
-		hs := HartSummary{PC: h.PC, X: hash64(b[:32*8]), F: hash64(b[32*8 : 64*8]), CSRs: hash64(b[65*8:])}
-		s.Harts = append(s.Harts, hs)
+	for _, c := range m.comps {
+		if c.role == roleHart {
+			s.Harts = append(s.Harts, summarizeHart(c.hart))
+		}
 	}
 	var e snapshot.Encoder
-	m.clint.saveState(&e)
-	m.plic.saveState(&e)
-	m.uart.saveState(&e)
-	if m.sbi != nil {
-		m.sbi.saveState(&e)
-	}
-	for _, sl := range m.slots {
-		sl.transport.SaveState(&e)
-	}
+	m.saveRoles(&e, roleDevice)
 	s.Devices = hash64(e.Bytes())
 	m.pages.drain()
-	m.ramSum.update(m.ram, m.pages.sum)
+	m.ramSum.update(m.page, m.pages.sum)
 	zeroBits(m.pages.sum)
 	for i := range s.RAM {
 		s.RAM[i] = uint32(m.ramSum.regions[i]) ^ uint32(m.ramSum.regions[i]>>32)
 		first, end := m.ramSum.regionPages(i)
-		s.regions[i] = [2]uint64{RAMBase + first*pageSize, RAMBase + end*pageSize}
+		s.regions[i] = [2]uint64{m.pageAddr(uint32(first)), m.pageAddr(uint32(end))}
 	}
 	for _, p := range m.ramSum.changed {
 		r := m.ramSum.regionOf(p)
-		s.written[r] = append(s.written[r], RAMBase+uint64(p)*pageSize)
+		s.written[r] = append(s.written[r], m.pageAddr(p))
 	}
 	return s
+}
+
+// summarizeHart fingerprints the parts of a hart's saved state.
+func summarizeHart(h *riscv.Hart) HartSummary {
+	part := func(p riscv.StatePart) uint64 {
+		var e snapshot.Encoder
+		h.SaveStatePart(&e, p)
+		return hash64(e.Bytes())
+	}
+	return HartSummary{PC: h.PC, X: part(riscv.StateX), F: part(riscv.StateF), CSRs: part(riscv.StateControl)}
 }
 
 func hash64(b []byte) uint64 {

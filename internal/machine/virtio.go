@@ -35,15 +35,7 @@ type slot struct {
 type ramMemory struct{ m *Machine }
 
 // Slice implements virtio.Memory.
-func (r ramMemory) Slice(addr, n uint64) ([]byte, bool) {
-	ram := r.m.ram
-	off := addr - RAMBase
-	if addr < RAMBase || off > uint64(len(ram)) || uint64(len(ram))-off < n {
-		return nil, false
-	}
-	r.m.markDirty(off, n)
-	return ram[off : off+n : off+n], true
-}
+func (r ramMemory) Slice(addr, n uint64) ([]byte, bool) { return r.m.ramWrite(addr, n) }
 
 // attach puts a device in the next free virtio-mmio slot.
 func (m *Machine) attach(dev virtio.Device, closer io.Closer) error {

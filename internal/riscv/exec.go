@@ -25,7 +25,7 @@ func (h *Hart) Run(budget uint64) uint64 {
 		pc := h.PC
 		var raw uint32
 		if pc>>12 == h.fetchTag && pc&0xfff <= 0xffc {
-			raw = binary.LittleEndian.Uint32(h.ram[h.fetchOff+pc&0xfff:])
+			raw = binary.LittleEndian.Uint32(h.ram.Bytes()[h.fetchOff+pc&0xfff:])
 		} else {
 			var ok bool
 			if raw, ok = h.fetchSlow(pc); !ok {
@@ -336,7 +336,7 @@ func (h *Hart) execAtomic(d *Insn) bool {
 		if !ok {
 			return false
 		}
-		v := readLE(h.ram[off:], size)
+		v := readLE(h.ram.Bytes()[off:], size)
 		if size == 4 {
 			v = uint64(int32(v))
 		}
@@ -349,7 +349,7 @@ func (h *Hart) execAtomic(d *Insn) bool {
 			return false
 		}
 		if h.resValid && h.resAddr == off {
-			writeLE(h.ram[off:], size, src)
+			writeLE(h.ram.Bytes()[off:], size, src)
 			x[d.Rd&31] = 0
 		} else {
 			x[d.Rd&31] = 1
@@ -361,7 +361,7 @@ func (h *Hart) execAtomic(d *Insn) bool {
 	if !ok {
 		return false
 	}
-	old := readLE(h.ram[off:], size)
+	old := readLE(h.ram.Bytes()[off:], size)
 	var nv uint64
 	if size == 4 {
 		o, s := int32(old), int32(src)
@@ -410,7 +410,7 @@ func (h *Hart) execAtomic(d *Insn) bool {
 			nv = max(old, src)
 		}
 	}
-	writeLE(h.ram[off:], size, nv)
+	writeLE(h.ram.Bytes()[off:], size, nv)
 	x[d.Rd&31] = old
 	return true
 }

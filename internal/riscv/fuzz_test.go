@@ -3,6 +3,8 @@ package riscv
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/juicevm/juice/internal/guestram"
 )
 
 // FuzzExecute runs arbitrary instruction streams in every privilege mode,
@@ -16,14 +18,14 @@ func FuzzExecute(f *testing.F) {
 		if len(code) > 4096 {
 			code = code[:4096]
 		}
-		h := New(Config{RAM: make([]byte, 1<<20), RAMBase: testBase, Bus: &testBus{}, Clock: fixedClock(1)})
-		copy(h.ram, code)
+		h := New(Config{RAM: guestram.New(make([]byte, 1<<20), testBase), Bus: &testBus{}, Clock: fixedClock(1)})
+		copy(h.ram.Bytes(), code)
 		// Trap handlers land back in the code page, so traps loop through it too.
 		h.csr.mtvec, h.csr.stvec = testBase+0x40, testBase+0x80
 		h.csr.mstatus |= 1 << 13 // FS on
 		if paging {
 			// Identity-map RAM with a 1 GiB Sv39 leaf, user-accessible.
-			binary.LittleEndian.PutUint64(h.ram[0x8000+2*8:], testBase>>12<<10|pteV|pteR|pteW|pteX|pteU|pteA|pteD)
+			binary.LittleEndian.PutUint64(h.ram.Bytes()[0x8000+2*8:], testBase>>12<<10|pteV|pteR|pteW|pteX|pteU|pteA|pteD)
 			h.setSatp(8<<60 | (testBase+0x8000)>>12)
 		}
 		h.priv = []uint8{PrivU, PrivS, PrivM, PrivM}[priv&3]

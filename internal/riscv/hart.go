@@ -8,7 +8,7 @@
 // sequence of external events always give the same execution.
 package riscv
 
-import "encoding/binary"
+import "github.com/juicevm/juice/internal/guestram"
 
 // Privilege levels.
 const (
@@ -41,8 +41,7 @@ type Firmware interface {
 // Config describes the hart's surroundings.
 type Config struct {
 	HartID   uint64
-	RAM      []byte // guest RAM, shared by all harts of a machine
-	RAMBase  uint64 // physical address of RAM[0]
+	RAM      guestram.RAM // guest RAM, shared by all harts of a machine
 	Bus      Bus
 	Clock    Clock
 	Firmware Firmware // nil: M-mode code handles ECALLs itself
@@ -78,8 +77,7 @@ type Hart struct {
 
 	priv uint8
 
-	ram      []byte
-	ramBase  uint64
+	ram      guestram.RAM
 	bus      Bus
 	clock    Clock
 	firmware Firmware
@@ -122,7 +120,6 @@ type Hart struct {
 func New(cfg Config) *Hart {
 	h := &Hart{
 		ram:      cfg.RAM,
-		ramBase:  cfg.RAMBase,
 		bus:      cfg.Bus,
 		clock:    cfg.Clock,
 		firmware: cfg.Firmware,
@@ -217,7 +214,7 @@ func (h *Hart) SetCounteren(m, s uint64) {
 // unmaps it: from then on every access to RAM faults (the hart must not
 // run again).
 func (h *Hart) DetachRAM() {
-	h.ram = nil
+	h.ram = guestram.RAM{}
 	h.flushTLB()
 }
 
@@ -276,8 +273,10 @@ func (h *Hart) LoadVirtual(va uint64, size uint64) (uint64, bool) {
 	return h.load(va, size)
 }
 
-// State is a hart's architectural state: what a snapshot must save and a
-// digest must cover.
+// State is a view of a hart's architectural state, for people and
+// debuggers: the registers printed, written as JSON, read by gdb. CSRs
+// appear by number, with the values the guest reads. It is not what
+// checkpoints or digests use: SaveState is the one encoding of the hart.
 type State struct {
 	X       [32]uint64 `json:"x"`
 	F       [32]uint64 `json:"f"`
@@ -319,38 +318,4 @@ func (h *Hart) State() State {
 		s.Reservation = &r
 	}
 	return s
-}
-
-// AppendDigestInput appends the hart's state to b in a fixed binary form,
-// for hashing.
-func (h *Hart) AppendDigestInput(b []byte) []byte {
-	s := h.State()
-	put := func(v uint64) { b = binary.LittleEndian.AppendUint64(b, v) }
-	for _, v := range s.X {
-		put(v)
-	}
-	for _, v := range s.F {
-		put(v)
-	}
-	put(s.PC)
-	put(uint64(s.Priv))
-	put(b2u(s.Waiting) | b2u(s.Stopped)<<1)
-	for _, n := range stateCSRs {
-		put(s.CSRs[n])
-	}
-	put(s.Instret)
-	put(s.Count)
-	if s.Reservation != nil {
-		put(1)
-		put(*s.Reservation)
-	} else {
-		put(0)
-	}
-	for _, v := range h.csr.pmpcfg {
-		put(v)
-	}
-	for _, v := range h.csr.pmpaddr {
-		put(v)
-	}
-	return b
 }

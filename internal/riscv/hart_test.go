@@ -3,6 +3,8 @@ package riscv
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/juicevm/juice/internal/guestram"
 )
 
 const testBase = 0x8000_0000
@@ -27,7 +29,7 @@ func (c fixedClock) Time() uint64 { return uint64(c) }
 
 func newTestHart(t *testing.T) *Hart {
 	t.Helper()
-	h := New(Config{RAM: make([]byte, 4<<20), RAMBase: testBase, Bus: &testBus{}, Clock: fixedClock(42)})
+	h := New(Config{RAM: guestram.New(make([]byte, 4<<20), testBase), Bus: &testBus{}, Clock: fixedClock(42)})
 	h.PC = testBase
 	return h
 }
@@ -54,7 +56,7 @@ func encCSR(f3 uint32, rd, rs1 uint8, csr uint32) uint32 {
 // load places 32-bit instructions at the PC.
 func (h *Hart) loadProgram(words ...uint32) {
 	for i, w := range words {
-		binary.LittleEndian.PutUint32(h.ram[h.PC-h.ramBase+uint64(4*i):], w)
+		binary.LittleEndian.PutUint32(h.ram.Bytes()[h.PC-h.ram.Base()+uint64(4*i):], w)
 	}
 }
 
@@ -280,7 +282,7 @@ func TestTrapDelegationAndReturn(t *testing.T) {
 	}
 	// sret back to U at sepc+4
 	h.csr.sepc += 4
-	binary.LittleEndian.PutUint32(h.ram[0x100:], 0x10200073)
+	binary.LittleEndian.PutUint32(h.ram.Bytes()[0x100:], 0x10200073)
 	step(t, h, 1)
 	if h.priv != PrivU || h.PC != testBase+4 || h.csr.mstatus&mstatusSIE == 0 {
 		t.Fatalf("after sret: priv %d pc %#x mstatus %#x", h.priv, h.PC, h.csr.mstatus)
@@ -361,7 +363,7 @@ func TestLRSC(t *testing.T) {
 	if h.X[4] != 0 || h.X[5] != 1 || h.X[6] != 99 {
 		t.Fatalf("sc %d, sc %d, amoadd old %d", h.X[4], h.X[5], h.X[6])
 	}
-	if v := binary.LittleEndian.Uint64(h.ram[0x3000:]); v != 198 {
+	if v := binary.LittleEndian.Uint64(h.ram.Bytes()[0x3000:]); v != 198 {
 		t.Fatalf("memory %d", v)
 	}
 }

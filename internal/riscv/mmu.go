@@ -44,15 +44,6 @@ func accessFaultCause(a access) uint64 {
 	return CauseLoadAccess
 }
 
-// ramOffset returns the RAM offset of a physical range, if it lies in RAM.
-func (h *Hart) ramOffset(pa uint64, size uint64) (uint64, bool) {
-	off := pa - h.ramBase
-	if pa < h.ramBase || off >= uint64(len(h.ram)) || uint64(len(h.ram))-off < size {
-		return 0, false
-	}
-	return off, true
-}
-
 // translate maps a virtual address to a physical one for the given access,
 // walking the page table and updating A/D bits. On failure it records the
 // fault in h.faultCause/h.faultVal and returns false.
@@ -79,11 +70,11 @@ func (h *Hart) translate(va uint64, a access) (uint64, bool) {
 	for level := levels - 1; level >= 0; level-- {
 		shift := uint(12 + 9*level)
 		pteAddr := table + (va>>shift&0x1ff)*8
-		off, ok := h.ramOffset(pteAddr, 8)
+		off, ok := h.ram.Offset(pteAddr, 8)
 		if !ok {
 			return h.fault(accessFaultCause(a), va)
 		}
-		pte := binary.LittleEndian.Uint64(h.ram[off:])
+		pte := binary.LittleEndian.Uint64(h.ram.Bytes()[off:])
 		if pte&pteV == 0 || pte&(pteR|pteW) == pteW || pte&pteReserved != 0 {
 			return h.fault(pageFaultCause(a), va)
 		}
@@ -132,7 +123,7 @@ func (h *Hart) translate(va uint64, a access) (uint64, bool) {
 			want |= pteD
 		}
 		if pte&want != want {
-			binary.LittleEndian.PutUint64(h.ram[off:], pte|want)
+			binary.LittleEndian.PutUint64(h.ram.Bytes()[off:], pte|want)
 			h.markDirty(off)
 		}
 		return (ppn<<12)&^pageMask | va&pageMask, true
@@ -153,13 +144,13 @@ func (h *Hart) fetchSlow(pc uint64) (uint32, bool) {
 	if !ok {
 		return 0, false
 	}
-	off, ok := h.ramOffset(pa, 2)
+	off, ok := h.ram.Offset(pa, 2)
 	if !ok {
 		_, ok = h.fault(CauseInsnAccess, pc)
 		return 0, ok
 	}
-	lo := uint32(binary.LittleEndian.Uint16(h.ram[off:]))
-	if pc&0xfff <= 0xffc && uint64(len(h.ram))-off >= 4 {
+	lo := uint32(binary.LittleEndian.Uint16(h.ram.Bytes()[off:]))
+	if pc&0xfff <= 0xffc && h.ram.Contains(pa, 4) {
 		h.fetchTag = pc >> 12
 		h.fetchOff = off &^ 0xfff
 	}
@@ -173,12 +164,12 @@ func (h *Hart) fetchSlow(pc uint64) (uint32, bool) {
 			return 0, false
 		}
 	}
-	off2, ok := h.ramOffset(pa2, 2)
+	off2, ok := h.ram.Offset(pa2, 2)
 	if !ok {
 		_, ok = h.fault(CauseInsnAccess, pc+2)
 		return 0, ok
 	}
-	return lo | uint32(binary.LittleEndian.Uint16(h.ram[off2:]))<<16, true
+	return lo | uint32(binary.LittleEndian.Uint16(h.ram.Bytes()[off2:]))<<16, true
 }
 
 // load reads size bytes at virtual address va (fast path for RAM pages
@@ -186,7 +177,7 @@ func (h *Hart) fetchSlow(pc uint64) (uint32, bool) {
 func (h *Hart) load(va uint64, size uint64) (uint64, bool) {
 	e := &h.tlbR[va>>12&(tlbSize-1)]
 	if e.tag == va>>12 && va&0xfff <= 0x1000-size {
-		b := h.ram[e.off+va&0xfff:]
+		b := h.ram.Bytes()[e.off+va&0xfff:]
 		switch size {
 		case 8:
 			return binary.LittleEndian.Uint64(b), true
@@ -217,11 +208,11 @@ func (h *Hart) loadSlow(va uint64, size uint64) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	if off, ok := h.ramOffset(pa, size); ok {
-		if pageOff, ok := h.ramOffset(pa&^0xfff, 0x1000); ok {
+	if off, ok := h.ram.Offset(pa, size); ok {
+		if pageOff, ok := h.ram.Offset(pa&^0xfff, 0x1000); ok {
 			h.tlbR[va>>12&(tlbSize-1)] = tlbEntry{tag: va >> 12, off: pageOff}
 		}
-		return readLE(h.ram[off:], size), true
+		return readLE(h.ram.Bytes()[off:], size), true
 	}
 	if pa&(size-1) != 0 {
 		return h.fault(CauseLoadAccess, va)
@@ -238,7 +229,7 @@ func (h *Hart) loadSlow(va uint64, size uint64) (uint64, bool) {
 func (h *Hart) store(va uint64, size uint64, v uint64) bool {
 	e := &h.tlbW[va>>12&(tlbSize-1)]
 	if e.tag == va>>12 && va&0xfff <= 0x1000-size {
-		b := h.ram[e.off+va&0xfff:]
+		b := h.ram.Bytes()[e.off+va&0xfff:]
 		switch size {
 		case 8:
 			binary.LittleEndian.PutUint64(b, v)
@@ -275,12 +266,12 @@ func (h *Hart) storeSlow(va uint64, size uint64, v uint64) bool {
 	if !ok {
 		return false
 	}
-	if off, ok := h.ramOffset(pa, size); ok {
-		if pageOff, ok := h.ramOffset(pa&^0xfff, 0x1000); ok {
+	if off, ok := h.ram.Offset(pa, size); ok {
+		if pageOff, ok := h.ram.Offset(pa&^0xfff, 0x1000); ok {
 			h.tlbW[va>>12&(tlbSize-1)] = tlbEntry{tag: va >> 12, off: pageOff}
 		}
 		h.markDirty(off)
-		writeLE(h.ram[off:], size, v)
+		writeLE(h.ram.Bytes()[off:], size, v)
 		return true
 	}
 	if pa&(size-1) != 0 || !h.bus.Store(pa, int(size), v) {
@@ -305,7 +296,7 @@ func (h *Hart) amoAddr(va uint64, size uint64, a access) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	off, ok := h.ramOffset(pa, size)
+	off, ok := h.ram.Offset(pa, size)
 	if !ok {
 		return h.fault(accessFaultCause(a), va)
 	}

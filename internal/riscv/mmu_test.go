@@ -28,11 +28,11 @@ func (pt *pageTables) pteAddr(table, va uint64, level int) uint64 {
 }
 
 func (pt *pageTables) read(pa uint64) uint64 {
-	return binary.LittleEndian.Uint64(pt.h.ram[pa-testBase:])
+	return binary.LittleEndian.Uint64(pt.h.ram.Bytes()[pa-testBase:])
 }
 
 func (pt *pageTables) write(pa, v uint64) {
-	binary.LittleEndian.PutUint64(pt.h.ram[pa-testBase:], v)
+	binary.LittleEndian.PutUint64(pt.h.ram.Bytes()[pa-testBase:], v)
 }
 
 // mapPage maps va to pa with a leaf at the given level (0: 4 KiB) and

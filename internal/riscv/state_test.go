@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/juicevm/juice/internal/guestram"
 	"github.com/juicevm/juice/internal/snapshot"
 )
 
@@ -23,7 +24,7 @@ func TestStateRoundTrip(t *testing.T) {
 	h.SaveState(&e)
 
 	g := newTestHart(t)
-	copy(g.ram, h.ram)
+	copy(g.ram.Bytes(), h.ram.Bytes())
 	if err := g.RestoreState(snapshot.NewDecoder(e.Bytes())); err != nil {
 		t.Fatal(err)
 	}
@@ -53,28 +54,76 @@ func TestRestoreRejectsImpossibleState(t *testing.T) {
 		b := append([]byte(nil), good...)
 		corrupt(b)
 		g := newTestHart(t)
+		g.X[5], g.csr.mscratch = 5, 6
+		want := g.State()
 		err := g.RestoreState(snapshot.NewDecoder(b))
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: got %v", name, err)
 		}
-		if g.PC != testBase {
-			t.Errorf("%s: a failed restore changed the hart", name)
+		if !reflect.DeepEqual(g.State(), want) {
+			t.Errorf("%s: a failed restore changed the hart:\n%+v\n%+v", name, g.State(), want)
 		}
 	}
+	h.X[5] = 5
+	want := h.State()
 	if err := h.RestoreState(snapshot.NewDecoder(good[:100])); err == nil {
 		t.Error("a truncated state was accepted")
+	}
+	if !reflect.DeepEqual(h.State(), want) {
+		t.Error("a truncated state changed the hart")
 	}
 }
 
 func FuzzRestoreState(f *testing.F) {
-	h := New(Config{RAM: make([]byte, 1<<20), RAMBase: testBase, Bus: &testBus{}, Clock: fixedClock(1)})
+	h := New(Config{RAM: guestram.New(make([]byte, 1<<20), testBase), Bus: &testBus{}, Clock: fixedClock(1)})
 	var e snapshot.Encoder
 	h.SaveState(&e)
 	f.Add(e.Bytes())
 	f.Fuzz(func(t *testing.T, b []byte) {
-		g := New(Config{RAM: make([]byte, 1<<20), RAMBase: testBase, Bus: &testBus{}, Clock: fixedClock(1)})
+		g := New(Config{RAM: guestram.New(make([]byte, 1<<20), testBase), Bus: &testBus{}, Clock: fixedClock(1)})
 		if g.RestoreState(snapshot.NewDecoder(b)) == nil {
 			g.Run(100) // whatever was accepted must run without panicking
 		}
 	})
+}
+
+// TestStateParts checks that the saved state is its parts in order and
+// that each register file changes its own part only.
+func TestStateParts(t *testing.T) {
+	h := newTestHart(t)
+	parts := func() (all [][]byte, whole []byte) {
+		var w snapshot.Encoder
+		h.SaveState(&w)
+		var cat []byte
+		for p := range numStateParts {
+			var e snapshot.Encoder
+			h.SaveStatePart(&e, p)
+			all = append(all, e.Bytes())
+			cat = append(cat, e.Bytes()...)
+		}
+		if string(cat) != string(w.Bytes()) {
+			t.Fatal("SaveState is not its parts in order")
+		}
+		return all, w.Bytes()
+	}
+	before, _ := parts()
+	for _, c := range []struct {
+		part   StatePart
+		change func()
+	}{
+		{StateX, func() { h.X[5]++ }},
+		{StateF, func() { h.F[3]++ }},
+		{StatePC, func() { h.PC += 4 }},
+		{StateControl, func() { h.csr.mscratch++ }},
+		{StateControl, func() { h.priv = PrivS }},
+	} {
+		c.change()
+		after, _ := parts()
+		for p := range numStateParts {
+			if changed := string(after[p]) != string(before[p]); changed != (p == c.part) {
+				t.Errorf("a change to part %d changed part %d: %v", c.part, p, changed)
+			}
+		}
+		before = after
+	}
 }
