@@ -31,7 +31,7 @@ func guestProgram(t *testing.T, pkg string) (kernel, initrd string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	initrd, err = appliance.InitramfsWith(ctx, appliance.Options{}, t.TempDir(), map[string][]byte{"/" + path.Base(pkg): prog})
+	initrd, err = appliance.InitramfsWith(ctx, appliance.Options{CacheDir: testenv.CacheDir(t)}, t.TempDir(), map[string][]byte{"/" + path.Base(pkg): prog})
 	if err != nil {
 		t.Fatal(err)
 	}

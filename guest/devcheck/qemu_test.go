@@ -56,7 +56,7 @@ func setupQEMU(t *testing.T) qemuEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	initBin, err := appliance.BuildInit(ctx, appliance.Options{})
+	initBin, err := appliance.BuildInit(ctx, appliance.Options{CacheDir: testenv.CacheDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

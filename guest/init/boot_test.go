@@ -56,7 +56,7 @@ func applianceBoot(t *testing.T, kernel, app []byte, cfg map[string]any, mc mach
 	if err != nil {
 		t.Fatal(err)
 	}
-	initrd, err := appliance.InitramfsWith(context.Background(), appliance.Options{}, t.TempDir(),
+	initrd, err := appliance.InitramfsWith(context.Background(), appliance.Options{CacheDir: testenv.CacheDir(t)}, t.TempDir(),
 		map[string][]byte{"/app/apptest": app, guestconfig.Path: js})
 	if err != nil {
 		t.Fatal(err)

@@ -92,11 +92,11 @@ func TestBuildInitReproducible(t *testing.T) {
 		t.Skip("cross-compiles guest/init; skipped in -short mode")
 	}
 	ctx := context.Background()
-	a, err := BuildInit(ctx, Options{})
+	a, err := BuildInit(ctx, Options{CacheDir: testenv.CacheDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := BuildInit(ctx, Options{})
+	b, err := BuildInit(ctx, Options{CacheDir: testenv.CacheDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestExecQEMU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	initBin, err := BuildInit(ctx, Options{})
+	initBin, err := BuildInit(ctx, Options{CacheDir: testenv.CacheDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,7 @@ import (
 	"strings"
 
 	"github.com/juicevm/juice/internal/kernel"
+	"github.com/juicevm/juice/internal/outfile"
 )
 
 // Module is the module path of Juice.
@@ -527,22 +528,5 @@ func writeAtomic(p string, data []byte, perm os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-"+filepath.Base(p)+"-")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(f.Name(), perm)
-	}
-	if werr == nil {
-		werr = os.Rename(f.Name(), p)
-	}
-	if werr != nil {
-		os.Remove(f.Name())
-	}
-	return werr
+	return outfile.WriteFile(p, data, outfile.Options{Perm: perm})
 }

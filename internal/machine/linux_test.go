@@ -89,7 +89,7 @@ func readFile(t *testing.T, path string) []byte {
 // initrdWith returns the default appliance's initramfs with extra files.
 func initrdWith(t *testing.T, files map[string][]byte) []byte {
 	t.Helper()
-	path, err := appliance.InitramfsWith(context.Background(), appliance.Options{}, t.TempDir(), files)
+	path, err := appliance.InitramfsWith(context.Background(), appliance.Options{CacheDir: testenv.CacheDir(t)}, t.TempDir(), files)
 	if err != nil {
 		t.Fatal(err)
 	}
