@@ -57,6 +57,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newRunCmd(), newRecordCmd(), newReplayCmd(), newKernelCmd(), newDiskCmd(), newDefaultApplianceCmd())
 	root.AddCommand(newBuildCmd())
 	root.AddCommand(newVersionCmd())
+	root.AddCommand(newControlCmds()...)
 	addLogLevelFlag(root)
 	addCacheFlag(root)
 	root.PersistentPreRunE = setUpCommand

@@ -53,8 +53,17 @@ func newRecordCmd() *cobra.Command {
 			var rec vmm.Recorded
 			err = withConsole(ctx, func(ctx context.Context, vo vmm.Options) error {
 				vo.Files = files
+				stopAPI := func() {}
+				vo.Started = func(vm *vmm.VM) error {
+					stop, err := f.serveAPI(ctx, vm)
+					if err == nil {
+						stopAPI = stop
+					}
+					return err
+				}
 				o.Options = vo
 				rec, err = vmm.Record(ctx, spec, o)
+				stopAPI()
 				return err
 			})
 			wall := time.Since(start)

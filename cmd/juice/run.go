@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/juicevm/juice/internal/api"
 	"github.com/juicevm/juice/internal/appliance"
 	"github.com/juicevm/juice/internal/bytesize"
 	"github.com/juicevm/juice/internal/kernel"
@@ -39,6 +40,7 @@ type runFlags struct {
 	noRNG                                   bool
 	console                                 string
 	stats                                   string
+	api                                     string
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
@@ -57,6 +59,20 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.vsock, "vsock", "", "attach virtio-vsock with its host side on a Unix socket: `PATH[,cid=N]` (guest CID 3 by default)")
 	fl.BoolVar(&f.noRNG, "no-rng", false, "leave out the virtio-rng device")
 	fl.StringVar(&f.console, "console", "uart", "guest console device: `uart` (ttyS0) or virtio (hvc0)")
+	fl.StringVar(&f.api, "api", "", "serve the control API (docs/api.md) on the Unix socket `SOCK`")
+}
+
+// serveAPI serves the control API of vm on --api, if it is given; stop
+// ends it.
+func (f *runFlags) serveAPI(ctx context.Context, vm *vmm.VM) (stop func(), err error) {
+	if f.api == "" {
+		return func() {}, nil
+	}
+	s, err := api.Serve(f.api, api.Handler(vm, logger(ctx)))
+	if err != nil {
+		return nil, err
+	}
+	return func() { s.Close() }, nil
 }
 
 // parseNet parses a --net value: user[,hostfwd=RULE]... or tap=NAME.
@@ -349,7 +365,13 @@ func newRunCmd() *cobra.Command {
 					return err
 				}
 				defer vm.Close()
-				if e, err = vm.Machine().Run(ctx); err != nil {
+				stopAPI, err := f.serveAPI(ctx, vm)
+				if err != nil {
+					return err
+				}
+				e, err = vm.Run(ctx)
+				stopAPI()
+				if err != nil {
 					return err
 				}
 				if err := vm.Close(); err != nil {

@@ -12,10 +12,12 @@ package machine
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/juicevm/juice/internal/guestram"
@@ -201,6 +203,9 @@ type Machine struct {
 	dtbAddr    uint64
 	started    time.Time
 	rounds     uint64
+	// progress is the instruction count and the clock at the start of
+	// the latest round, for other goroutines to read while it runs.
+	progress struct{ instructions, clock atomic.Uint64 }
 }
 
 // New builds a machine from its configuration: it allocates RAM, loads the
@@ -377,8 +382,22 @@ func (m *Machine) updateTimer(i int) {
 	}
 }
 
+// ErrPause, as the cause of a run's canceled context
+// (context.WithCancelCause), pauses the machine instead of stopping it:
+// Run returns an Exit of kind ExitCanceled at the boundary of a
+// scheduling round, and a later Run resumes there. A pause changes
+// nothing the guest can see.
+var ErrPause = errors.New("pause")
+
+// Progress returns the instruction count and the clock at the start of the
+// latest scheduling round. Unlike the machine's other methods it may be
+// called while the machine runs, from another goroutine.
+func (m *Machine) Progress() (instructions, clock uint64) {
+	return m.progress.instructions.Load(), m.progress.clock.Load()
+}
+
 // Run runs the machine until it stops, the instruction limit is reached or
-// ctx is canceled.
+// ctx is canceled (see ErrPause for a pause instead).
 func (m *Machine) Run(ctx context.Context) (Exit, error) {
 	e, err := m.run(ctx, m.cfg.MaxInstructions, 0, false)
 	if e.Kind == ExitLimit && m.exit == nil {
@@ -455,12 +474,15 @@ func (m *Machine) run(ctx context.Context, limit, clock uint64, pause bool) (Exi
 	if err := m.closedErr(); err != nil {
 		return Exit{Kind: ExitHalted}, err
 	}
+	pausing := func() bool { return pause || errors.Is(context.Cause(ctx), ErrPause) }
 	if m.started.IsZero() {
 		m.started = time.Now()
 	}
 	defer m.console.Flush()
 	done := m.Instructions()
 	paused := func(kind ExitKind) (Exit, error) {
+		m.progress.instructions.Store(done)
+		m.progress.clock.Store(m.now)
 		return Exit{Kind: kind, Instructions: done}, nil
 	}
 	for m.exit == nil {
@@ -468,7 +490,7 @@ func (m *Machine) run(ctx context.Context, limit, clock uint64, pause bool) (Exi
 		if !rd.active {
 			if m.rounds&255 == 0 {
 				if ctx.Err() != nil {
-					if pause {
+					if pausing() {
 						return paused(ExitCanceled)
 					}
 					m.stop(ExitCanceled, 0)
@@ -536,7 +558,10 @@ func (m *Machine) run(ctx context.Context, limit, clock uint64, pause bool) (Exi
 			m.now += rd.q
 		} else if clock != 0 && m.now >= clock && !m.scriptDue() {
 			return paused(ExitLimit) // as a run stopped while idle
-		} else if !m.idle(ctx, rd.next) {
+		} else if !m.idle(ctx, rd.next, pausing) {
+			if m.exit == nil {
+				return paused(ExitCanceled) // paused while idle
+			}
 			// Every hart is idle and nothing can wake them.
 			break
 		}
@@ -546,6 +571,8 @@ func (m *Machine) run(ctx context.Context, limit, clock uint64, pause bool) (Exi
 	}
 	e := *m.exit
 	e.Instructions = m.Instructions()
+	m.progress.instructions.Store(e.Instructions)
+	m.progress.clock.Store(m.now)
 	return e, m.err
 }
 
@@ -553,6 +580,8 @@ func (m *Machine) run(ctx context.Context, limit, clock uint64, pause bool) (Exi
 // the next scheduling round. It returns false when the machine stopped.
 func (m *Machine) startRound() bool {
 	m.rounds++
+	m.progress.instructions.Store(m.Instructions())
+	m.progress.clock.Store(m.now)
 	if iv := m.cfg.DigestInterval; iv != 0 && m.cfg.OnDigest != nil && m.now >= max(m.nextDigest, iv) {
 		m.nextDigest = (m.now/iv + 1) * iv
 		if err := m.cfg.OnDigest(m.Summary()); err != nil {
@@ -588,7 +617,7 @@ func (m *Machine) startRound() bool {
 // idle handles a round in which no hart could run. It advances the clock to
 // the next deadline, or waits for input. It returns false when the machine
 // stopped.
-func (m *Machine) idle(ctx context.Context, next uint64) bool {
+func (m *Machine) idle(ctx context.Context, next uint64, pausing func() bool) bool {
 	m.console.Flush()
 	if m.cfg.Script != nil {
 		// Replay: recorded input due now is taken in the next round;
@@ -630,7 +659,9 @@ func (m *Machine) idle(ctx context.Context, next uint64) bool {
 	}
 	select {
 	case <-ctx.Done():
-		m.stop(ExitCanceled, 0)
+		if !pausing() {
+			m.stop(ExitCanceled, 0)
+		}
 		return false
 	case ev := <-m.in.ch:
 		m.in.accept(ev)

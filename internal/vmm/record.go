@@ -233,6 +233,11 @@ func Record(ctx context.Context, spec vmspec.Spec, o RecordOptions) (Recorded, e
 	vo.Log = log
 	vo.DigestInterval, vo.OnDigest = o.DigestEvery, log.digest
 	vm, err := New(spec, vo)
+	if err == nil && o.Started != nil {
+		if err = o.Started(vm); err != nil {
+			vm.Close()
+		}
+	}
 	if err != nil {
 		log.close(replay.End{})
 		file.Abort()
@@ -244,7 +249,7 @@ func Record(ctx context.Context, spec vmspec.Spec, o RecordOptions) (Recorded, e
 	defer vm.Close()
 	res.Started = true
 	m := vm.Machine()
-	res.Exit, err = m.Run(ctx)
+	res.Exit, err = vm.Run(ctx)
 	if err == nil {
 		d := m.Digest()
 		res.End = replay.End{Instructions: res.Exit.Instructions, Clock: m.Clock(), Digest: hex.EncodeToString(d[:]), Exit: res.Exit.Kind.String(), ExitCode: ExitCode(res.Exit)}

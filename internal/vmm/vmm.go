@@ -87,12 +87,17 @@ type Options struct {
 	OnDigest       func(machine.Summary) error
 	// Quantum is machine.Config's (0: the default).
 	Quantum uint64
+	// Started, if set, is called with the VM once it is built, before it
+	// runs, by the sessions that build one (Record): a front end serves
+	// its API from there. An error ends the session before the VM runs.
+	Started func(*VM) error
 }
 
 // VM is a machine built from a spec, with the host resources it uses.
 type VM struct {
 	spec vmspec.Spec
 	m    *machine.Machine
+	ctl  control
 }
 
 // New opens the host resources of spec and builds its machine. The
@@ -110,7 +115,9 @@ func New(spec vmspec.Spec, o Options) (*VM, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &VM{spec: spec, m: m}, nil
+	vm := &VM{spec: spec, m: m}
+	vm.ctl.init()
+	return vm, nil
 }
 
 // Spec returns the VM's spec, with its boot files' digests.

@@ -7,12 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/juicevm/juice/internal/unixsock"
 )
 
 // The host side over Unix sockets, as Firecracker's: goroutines that
@@ -68,8 +68,7 @@ type hostSide struct {
 	in    inbox
 	path  string
 	limit int // bytes read ahead per connection
-	ln    net.Listener
-	made  os.FileInfo // the socket file Listen made at path
+	ln    *unixsock.Listener
 
 	maxPending int
 	pending    atomic.Int64  // accepted connections not yet taken
@@ -86,8 +85,8 @@ type hostSide struct {
 }
 
 // NewUnixHost returns the Host that Firecracker-style Unix sockets carry
-// (see the package comment), listening on cfg.UnixPath (see listenUnix for
-// what may be there already). An empty UnixPath gives a host side that takes no
+// (see the package comment), listening on cfg.UnixPath (see unixsock.Listen
+// for what may be there already). An empty UnixPath gives a host side that takes no
 // connections either way. Only UnixPath, ConnBuffer, MaxConns and Logger
 // matter here.
 func NewUnixHost(cfg Config) (Host, error) {
@@ -111,78 +110,14 @@ func newHostSide(cfg Config) (*hostSide, error) {
 	}
 	h.in.wake = make(chan struct{}, 1)
 	if h.path != "" {
-		ln, made, err := listenUnix(h.path)
+		ln, err := unixsock.Listen(h.path, 0)
 		if err != nil {
-			return nil, fmt.Errorf("vsock: %w", err)
+			return nil, fmt.Errorf("vsock: host socket %w", err)
 		}
-		h.ln, h.made = ln, made
+		h.ln = ln
 		h.goTracked(h.accept)
 	}
 	return h, nil
-}
-
-// listenUnix listens on the Unix socket path. A socket file left there by
-// a process that is gone (connecting to it is refused) is removed first; a
-// socket some process listens on, or a file that is not a socket, is
-// refused and left alone. It returns the socket file it made, which
-// removeSocket removes only if it is still that file.
-func listenUnix(path string) (net.Listener, os.FileInfo, error) {
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode().Type() != os.ModeSocket {
-			return nil, nil, fmt.Errorf("host socket %s: the file exists and is not a socket (it is left alone)", path)
-		}
-		c, err := net.DialTimeout("unix", path, dialTimeout)
-		switch {
-		case err == nil:
-			c.Close()
-			return nil, nil, fmt.Errorf("host socket %s is in use by another process", path)
-		case errors.Is(err, syscall.ECONNREFUSED):
-			// Stale: its listener is gone.
-			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return nil, nil, fmt.Errorf("host socket %s: removing a stale socket: %w", path, err)
-			}
-		default:
-			return nil, nil, fmt.Errorf("host socket %s: %w", path, err)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, nil, fmt.Errorf("host socket %s: %w", path, err)
-	}
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("listening on the host socket: %w", err)
-	}
-	// The listener would unlink path when closed, whatever file is there
-	// by then; removeSocket checks that it is still ours.
-	ln.(*net.UnixListener).SetUnlinkOnClose(false)
-	made, err := os.Lstat(path)
-	if err != nil {
-		ln.Close()
-		return nil, nil, fmt.Errorf("host socket %s: %w", path, err)
-	}
-	return ln, made, nil
-}
-
-// removeSocket removes the host socket file if it is still the one
-// listenUnix made (another process may have replaced it).
-func (h *hostSide) removeSocket() error {
-	if h.made == nil {
-		return nil
-	}
-	fi, err := os.Lstat(h.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("vsock: removing the host socket: %w", err)
-	}
-	if !os.SameFile(fi, h.made) {
-		return nil
-	}
-	if err := os.Remove(h.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("vsock: removing the host socket: %w", err)
-	}
-	h.made = nil
-	return nil
 }
 
 // goTracked runs f on a goroutine Close waits for; false once closing.
@@ -318,7 +253,7 @@ func (h *hostSide) Abort(id ConnID) {
 // one it made.
 func (h *hostSide) Close() error {
 	h.close()
-	return h.removeSocket()
+	return nil
 }
 
 // accept serves the host socket: each connection must say CONNECT <port>.
