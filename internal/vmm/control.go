@@ -44,6 +44,7 @@ type control struct {
 	resume  chan struct{}           // closed to resume a paused VM
 	stop    chan struct{}           // closed to stop a paused VM
 	changed chan struct{}           // closed and replaced at each state change
+	stopped bool                    // Stop was asked for (perhaps while a pause was under way)
 }
 
 func (c *control) init() {
@@ -88,6 +89,10 @@ func (vm *VM) Run(ctx context.Context) (machine.Exit, error) {
 			return e, err
 		}
 		c.mu.Lock()
+		if c.stopped {
+			c.mu.Unlock()
+			return e, nil
+		}
 		c.cancel = nil
 		c.resume, c.stop = make(chan struct{}), make(chan struct{})
 		resume, stop := c.resume, c.stop
@@ -153,6 +158,7 @@ func (vm *VM) Resume(ctx context.Context) error {
 func (vm *VM) Stop(ctx context.Context) error {
 	c := &vm.ctl
 	c.mu.Lock()
+	c.stopped = true
 	switch c.state {
 	case StateRunning:
 		c.cancel(errStopped)
