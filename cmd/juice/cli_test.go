@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"os"
 	"os/exec"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/juicevm/juice/internal/testenv"
 )
 
 var (
@@ -56,15 +57,7 @@ func image(code ...uint32) []byte {
 	if code == nil {
 		code = []uint32{0x001002b7, 0x00005337, 0x55530313, 0x0062a023, 0x0000006f}
 	}
-	b := make([]byte, 4096)
-	binary.LittleEndian.PutUint32(b, 0x0400006f) // j 64
-	for i, w := range code {
-		binary.LittleEndian.PutUint32(b[64+4*i:], w)
-	}
-	binary.LittleEndian.PutUint64(b[16:], 4096)
-	copy(b[48:], "RISCV\x00\x00\x00")
-	copy(b[56:], "RSC\x05")
-	return b
+	return testenv.RISCVImage(code...)
 }
 
 func TestBadInputGivesOneLineAndStatus125(t *testing.T) {

@@ -2,7 +2,6 @@ package vmm
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,16 +9,13 @@ import (
 	"time"
 
 	"github.com/juicevm/juice/internal/machine"
+	"github.com/juicevm/juice/internal/testenv"
 	"github.com/juicevm/juice/internal/vmspec"
 )
 
 // spinSpec is a VM whose kernel loops forever.
 func spinSpec(t *testing.T) vmspec.Spec {
-	b := make([]byte, 4096)
-	binary.LittleEndian.PutUint32(b, 0x0000006f) // j .
-	binary.LittleEndian.PutUint64(b[16:], 4096)
-	copy(b[48:], "RISCV\x00\x00\x00")
-	copy(b[56:], "RSC\x05")
+	b := testenv.SpinImage()
 	k := filepath.Join(t.TempDir(), "spin")
 	if err := os.WriteFile(k, b, 0o644); err != nil {
 		t.Fatal(err)

@@ -2,13 +2,13 @@ package vmm
 
 import (
 	"context"
-	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/juicevm/juice/internal/machine"
+	"github.com/juicevm/juice/internal/testenv"
 	"github.com/juicevm/juice/internal/vmspec"
 )
 
@@ -23,16 +23,7 @@ func TestBoundsAreTheBoards(t *testing.T) {
 // image is a tiny RISC-V Linux Image whose code writes to the power-off
 // device: it powers off with status 3.
 func image() []byte {
-	code := []uint32{0x001002b7, 0x00033337, 0x33330313, 0x0062a023, 0x0000006f}
-	b := make([]byte, 4096)
-	binary.LittleEndian.PutUint32(b, 0x0400006f) // j 64
-	for i, w := range code {
-		binary.LittleEndian.PutUint32(b[64+4*i:], w)
-	}
-	binary.LittleEndian.PutUint64(b[16:], 4096)
-	copy(b[48:], "RISCV\x00\x00\x00")
-	copy(b[56:], "RSC\x05")
-	return b
+	return testenv.RISCVImage(0x001002b7, 0x00033337, 0x33330313, 0x0062a023, 0x0000006f)
 }
 
 func spec(t *testing.T) vmspec.Spec {
