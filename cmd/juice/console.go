@@ -33,6 +33,8 @@ type console struct {
 	in  *os.File
 	out io.Writer
 	tty *ttyConsole // nil when stdin is not a terminal
+	// keys are the Ctrl-A keys bound by bind.
+	keys consoleKeys
 }
 
 // fgPoll is how often a console in the background checks whether it has
@@ -73,7 +75,33 @@ func (c *console) input(quit func()) io.Reader {
 	if c.tty == nil {
 		return c.in
 	}
-	return &escapeReader{r: c.tty, quit: quit}
+	return &escapeReader{r: c.tty, quit: quit, keys: &c.keys}
+}
+
+// bind makes Ctrl-A followed by key call fn (in the goroutine that reads
+// the terminal), on a terminal.
+func (c *console) bind(key byte, fn func()) {
+	c.keys.mu.Lock()
+	defer c.keys.mu.Unlock()
+	if c.keys.fn == nil {
+		c.keys.fn = map[byte]func(){}
+	}
+	c.keys.fn[key] = fn
+}
+
+// consoleKeys are the Ctrl-A keys bound to commands beyond x.
+type consoleKeys struct {
+	mu sync.Mutex
+	fn map[byte]func()
+}
+
+func (k *consoleKeys) lookup(b byte) func() {
+	if k == nil {
+		return nil
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.fn[b]
 }
 
 // ttyConsole is a terminal on stdin that juice holds while in the
@@ -233,6 +261,7 @@ const ctrlA = 1
 type escapeReader struct {
 	r       io.Reader
 	quit    func()
+	keys    *consoleKeys
 	pending bool
 	done    bool
 }
@@ -255,6 +284,10 @@ func (e *escapeReader) Read(p []byte) (int, error) {
 					return len(out), nil
 				case ctrlA:
 					out = append(out, ctrlA)
+				default:
+					if fn := e.keys.lookup(b); fn != nil {
+						fn()
+					}
 				}
 				continue
 			}

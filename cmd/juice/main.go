@@ -58,6 +58,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newBuildCmd())
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newControlCmds()...)
+	root.AddCommand(newSnapshotCmd(), newRestoreCmd())
 	addLogLevelFlag(root)
 	addCacheFlag(root)
 	root.PersistentPreRunE = setUpCommand

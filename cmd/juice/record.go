@@ -48,14 +48,15 @@ func newRecordCmd() *cobra.Command {
 			if err := f.checkStats(&spec, outs...); err != nil {
 				return err
 			}
-			o := vmm.RecordOptions{Output: out, DigestEvery: digestEvery, JuiceVersion: juiceVersion, Overlays: overlays}
+			o := vmm.RecordOptions{Output: out, DigestEvery: digestEvery, Overlays: overlays}
+			o.JuiceVersion = juiceVersion
 			start := time.Now()
 			var rec vmm.Recorded
-			err = withConsole(ctx, func(ctx context.Context, vo vmm.Options) error {
+			err = withConsole(ctx, func(ctx context.Context, vo vmm.Options, con *console) error {
 				vo.Files = files
 				stopAPI := func() {}
 				vo.Started = func(vm *vmm.VM) error {
-					stop, err := f.serveAPI(ctx, vm)
+					stop, err := f.attach(ctx, vm, con)
 					if err == nil {
 						stopAPI = stop
 					}
@@ -74,6 +75,7 @@ func newRecordCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			f.digest = rec.End.Digest
 			return f.report(&spec, rec.Exit, wall)
 		},
 	}

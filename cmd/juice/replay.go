@@ -140,7 +140,7 @@ func replayRun(ctx context.Context, path string, moved vmm.Moved, o replayOption
 	}
 	defer s.Close()
 	var res vmm.Replayed
-	err = withConsole(ctx, func(ctx context.Context, vo vmm.Options) error {
+	err = withConsole(ctx, func(ctx context.Context, vo vmm.Options, _ *console) error {
 		if o.asJSON {
 			vo.Console = os.Stderr // stdout is for the JSON
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,6 +42,9 @@ type runFlags struct {
 	console                                 string
 	stats                                   string
 	api                                     string
+	snapshotDir                             string
+	// digest is the final state's digest, for --stats.
+	digest string
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
@@ -60,15 +64,25 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.noRNG, "no-rng", false, "leave out the virtio-rng device")
 	fl.StringVar(&f.console, "console", "uart", "guest console device: `uart` (ttyS0) or virtio (hvc0)")
 	fl.StringVar(&f.api, "api", "", "serve the control API (docs/api.md) on the Unix socket `SOCK`")
+	fl.StringVar(&f.snapshotDir, "snapshot-dir", "", "on a terminal, Ctrl-A s writes a snapshot into a new folder in `DIR`")
 }
 
 // serveAPI serves the control API of vm on --api, if it is given; stop
 // ends it.
-func (f *runFlags) serveAPI(ctx context.Context, vm *vmm.VM) (stop func(), err error) {
-	if f.api == "" {
+func (f *runFlags) attach(ctx context.Context, vm *vmm.VM, con *console) (stop func(), err error) {
+	if f.snapshotDir != "" {
+		con.bind('s', func() { snapshotKey(ctx, vm, f.snapshotDir) })
+	}
+	return serveAPI(ctx, f.api, vm)
+}
+
+// serveAPI serves the control API of vm on the socket path, if one is
+// given; stop ends it.
+func serveAPI(ctx context.Context, path string, vm *vmm.VM) (stop func(), err error) {
+	if path == "" {
 		return func() {}, nil
 	}
-	s, err := api.Serve(f.api, api.Handler(vm, logger(ctx)))
+	s, err := api.Serve(path, api.Handler(vm, logger(ctx)))
 	if err != nil {
 		return nil, err
 	}
@@ -358,14 +372,14 @@ func newRunCmd() *cobra.Command {
 			}
 			start := time.Now() // from here on: loading, booting and running the guest
 			var e machine.Exit
-			err = withConsole(ctx, func(ctx context.Context, o vmm.Options) error {
+			err = withConsole(ctx, func(ctx context.Context, o vmm.Options, con *console) error {
 				o.Files = files
 				vm, err := vmm.New(spec, o)
 				if err != nil {
 					return err
 				}
 				defer vm.Close()
-				stopAPI, err := f.serveAPI(ctx, vm)
+				stopAPI, err := f.attach(ctx, vm, con)
 				if err != nil {
 					return err
 				}
@@ -374,6 +388,7 @@ func newRunCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				f.digest = finalDigest(f.stats, vm)
 				if err := vm.Close(); err != nil {
 					return fmt.Errorf("closing devices: %w", err)
 				}
@@ -392,7 +407,7 @@ func newRunCmd() *cobra.Command {
 // withConsole runs fn with the guest console on this terminal (stdin and
 // stdout), and gives the terminal back when fn returns. Ctrl-A x cancels
 // fn's context.
-func withConsole(ctx context.Context, fn func(context.Context, vmm.Options) error) error {
+func withConsole(ctx context.Context, fn func(context.Context, vmm.Options, *console) error) error {
 	con, err := openConsole(os.Stdin, os.Stdout)
 	if err != nil {
 		return err
@@ -400,7 +415,7 @@ func withConsole(ctx context.Context, fn func(context.Context, vmm.Options) erro
 	defer con.restore()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	return fn(ctx, vmm.Options{Console: con.out, ConsoleIn: con.input(cancel), Logger: logger(ctx)})
+	return fn(ctx, vmm.Options{Console: con.out, ConsoleIn: con.input(cancel), Logger: logger(ctx), JuiceVersion: juiceVersion}, con)
 }
 
 // stats is what --stats writes.
@@ -411,6 +426,8 @@ type stats struct {
 	Exit         string  `json:"exit"`
 	ExitCode     int     `json:"exit_code"`
 	CPUs         int     `json:"cpus"`
+	// Digest is the SHA-256 of the machine's state at the end (hex).
+	Digest string `json:"digest,omitempty"`
 }
 
 // checkStats checks, before anything runs, that --stats is none of the
@@ -431,7 +448,7 @@ func (f *runFlags) checkStats(spec *vmspec.Spec, others ...string) error {
 func (f *runFlags) report(spec *vmspec.Spec, e machine.Exit, wall time.Duration) error {
 	code := exitCode(e)
 	if f.stats != "" {
-		s := stats{Instructions: e.Instructions, WallSeconds: wall.Seconds(), Exit: e.Kind.String(), ExitCode: code, CPUs: spec.CPUs}
+		s := stats{Instructions: e.Instructions, WallSeconds: wall.Seconds(), Exit: e.Kind.String(), ExitCode: code, CPUs: spec.CPUs, Digest: f.digest}
 		if s.WallSeconds > 0 {
 			s.MIPS = float64(e.Instructions) / s.WallSeconds / 1e6
 		}
@@ -463,4 +480,13 @@ func (f *runFlags) report(spec *vmspec.Spec, e machine.Exit, wall time.Duration)
 }
 
 // exitCode is juice's exit status for how a machine stopped.
+// finalDigest returns the digest of vm's state, when --stats asks for it.
+func finalDigest(stats string, vm *vmm.VM) string {
+	if stats == "" {
+		return ""
+	}
+	d := vm.Machine().Digest()
+	return hex.EncodeToString(d[:])
+}
+
 func exitCode(e machine.Exit) int { return vmm.ExitCode(e) }

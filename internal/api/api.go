@@ -31,6 +31,17 @@ type VM interface {
 	Pause(context.Context) error
 	Resume(context.Context) error
 	Stop(context.Context) error
+	Snapshot(ctx context.Context, dir string, o vmm.SnapshotOptions) (vmm.Snapshotted, error)
+}
+
+// SnapshotCreate is the body of PUT /snapshot/create.
+type SnapshotCreate struct {
+	// SnapshotPath is the folder to write, which must not exist.
+	SnapshotPath string `json:"snapshot_path"`
+	// SnapshotType is "Full" (the default) or "Diff".
+	SnapshotType string `json:"snapshot_type,omitempty"`
+	// Stop stops the VM once the snapshot is written.
+	Stop bool `json:"stop,omitempty"`
 }
 
 // Error is the body of every error response.
@@ -86,6 +97,31 @@ func Handler(vm VM, log *slog.Logger) http.Handler {
 			return
 		}
 		done(w, log, "PUT /actions Stop", vm.Stop(r.Context()))
+	})
+	mux.HandleFunc("PUT /snapshot/create", func(w http.ResponseWriter, r *http.Request) {
+		var body SnapshotCreate
+		if !decode(w, r, &body) {
+			return
+		}
+		o := vmm.SnapshotOptions{Stop: body.Stop}
+		switch body.SnapshotType {
+		case "", "Full":
+		case "Diff":
+			o.Diff = true
+		default:
+			fault(w, http.StatusBadRequest, fmt.Sprintf("field \"snapshot_type\": %q (want \"Full\" or \"Diff\")", body.SnapshotType))
+			return
+		}
+		if body.SnapshotPath == "" {
+			fault(w, http.StatusBadRequest, "field \"snapshot_path\": empty (name the folder to write)")
+			return
+		}
+		s, err := vm.Snapshot(r.Context(), body.SnapshotPath, o)
+		if err != nil {
+			done(w, log, "PUT /snapshot/create", err)
+			return
+		}
+		reply(w, http.StatusOK, s)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fault(w, http.StatusNotFound, fmt.Sprintf("no resource %s %s (see docs/api.md)", r.Method, r.URL.Path))

@@ -234,6 +234,8 @@ func (m *Machine) Restore(c *Checkpoint) error {
 	for i, w := range set {
 		m.pages.sum[i] |= w
 		m.pages.touched[i] |= w
+		m.pages.snap[i] |= w
+		m.pages.mig[i] |= w
 	}
 	zeroBits(set)
 	m.base = c

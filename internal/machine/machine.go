@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -128,6 +129,11 @@ type Config struct {
 	// divergence).
 	DigestInterval uint64              `json:"-"`
 	OnDigest       func(Summary) error `json:"-"`
+	// Restore, if set, builds the machine in the state a snapshot saved
+	// instead of booting it: Kernel, Initrd, Firmware and Bare are not
+	// used (whether the machine has Juice's SBI follows from the saved
+	// sections).
+	Restore *Restored `json:"-"`
 	// MaxInstructions stops the machine after that many instructions (0: no limit).
 	MaxInstructions uint64
 	// Quantum is the number of instructions each hart runs per scheduling
@@ -252,11 +258,18 @@ func newMachine(cfg Config) (m *Machine, err error) {
 		quantum: cfg.Quantum,
 		console: bufio.NewWriterSize(cfg.Console, 64<<10),
 	}
-	if err := m.setRAM(cfg.Memory); err != nil {
-		return nil, err
+	if cfg.Restore != nil {
+		if err := m.mapRestored(cfg.Restore); err != nil {
+			m.Close()
+			return nil, err
+		}
+	} else {
+		if err := m.setRAM(cfg.Memory); err != nil {
+			return nil, err
+		}
+		m.pages = newPageTracker(m, cfg.Memory/pageSize)
+		m.ramSum = newRAMSummary(cfg.Memory / pageSize)
 	}
-	m.pages = newPageTracker(m, cfg.Memory/pageSize)
-	m.ramSum = newRAMSummary(cfg.Memory / pageSize)
 	if m.quantum == 0 {
 		m.quantum = DefaultQuantum
 	}
@@ -275,7 +288,11 @@ func newMachine(cfg Config) (m *Machine, err error) {
 		return nil, err
 	}
 	var fw riscv.Firmware
-	if cfg.Firmware == nil && cfg.Bare == nil {
+	withSBI := cfg.Firmware == nil && cfg.Bare == nil
+	if cfg.Restore != nil {
+		withSBI = slices.ContainsFunc(cfg.Restore.State, func(s Section) bool { return s.Name == "sbi" })
+	}
+	if withSBI {
 		m.sbi = newSBI(m)
 		fw = m.sbi
 	}
@@ -290,10 +307,17 @@ func newMachine(cfg Config) (m *Machine, err error) {
 		}))
 	}
 	m.comps = m.components()
-	if err := m.load(); err != nil {
+	if cfg.Restore != nil {
+		err = m.loadSections(cfg.Restore.State)
+	} else {
+		err = m.load()
+	}
+	if err != nil {
 		m.Close()
 		return nil, err
 	}
+	m.progress.instructions.Store(m.Instructions())
+	m.progress.clock.Store(m.now)
 	if cfg.ConsoleIn != nil && cfg.Script == nil {
 		m.in.readFrom(cfg.ConsoleIn, EventConsole)
 	}

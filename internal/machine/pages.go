@@ -8,8 +8,9 @@ import (
 // pageTracker knows which RAM pages were written, for the three parts of
 // the machine that need to know: checkpoints (the pages that changed since
 // the last checkpoint taken or restored), state summaries (since the last
-// summary) and digests (ever, so that pages never written — zero — are
-// not even read).
+// summary), digests (ever, so that pages never written — zero — are
+// not even read), snapshots (since the last snapshot, for a diff) and
+// live migration (since its last round of copying).
 //
 // The harts and the board mark pages in recent. A hart marks a page when
 // it enters the hart's write TLB, so drain, which moves recent into each
@@ -20,13 +21,15 @@ type pageTracker struct {
 	ckpt    []uint64
 	sum     []uint64
 	touched []uint64
+	snap    []uint64
+	mig     []uint64
 	m       *Machine
 }
 
 func newPageTracker(m *Machine, pages uint64) pageTracker {
 	n := (pages + 63) / 64
 	return pageTracker{recent: make([]uint64, n), ckpt: make([]uint64, n), sum: make([]uint64, n),
-		touched: make([]uint64, n), m: m}
+		touched: make([]uint64, n), snap: make([]uint64, n), mig: make([]uint64, n), m: m}
 }
 
 // mark records a write to RAM offsets [off, off+n).
@@ -46,6 +49,8 @@ func (t *pageTracker) drain() {
 			t.ckpt[i] |= w
 			t.sum[i] |= w
 			t.touched[i] |= w
+			t.snap[i] |= w
+			t.mig[i] |= w
 			t.recent[i] = 0
 		}
 	}

@@ -49,6 +49,9 @@ func (e *Encoder) Bool(v bool) {
 	}
 }
 
+// Raw appends bytes as they are, without a length.
+func (e *Encoder) Raw(p []byte) { e.buf = append(e.buf, p...) }
+
 // Blob appends a length-prefixed byte string.
 func (e *Encoder) Blob(p []byte) {
 	e.Uint32(uint32(len(p)))

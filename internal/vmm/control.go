@@ -45,6 +45,7 @@ type control struct {
 	stop    chan struct{}           // closed to stop a paused VM
 	changed chan struct{}           // closed and replaced at each state change
 	stopped bool                    // Stop was asked for (perhaps while a pause was under way)
+	failure error                   // why the VMM stopped the VM itself (a damaged snapshot)
 }
 
 func (c *control) init() {
@@ -76,11 +77,57 @@ func (vm *VM) Run(ctx context.Context) (machine.Exit, error) {
 		c.setLocked(StateStopped)
 		c.mu.Unlock()
 	}()
+	if ch := vm.snap.verify; ch != nil {
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case err := <-ch:
+				if err != nil {
+					vm.fail(err)
+				}
+			case <-done:
+			}
+		}()
+	}
+	e, err := vm.run(ctx)
+	c.mu.Lock()
+	failure := c.failure
+	c.mu.Unlock()
+	if err == nil && failure != nil {
+		err = failure
+	}
+	return e, err
+}
+
+// fail stops the VM because of err, which Run returns.
+func (vm *VM) fail(err error) {
+	c := &vm.ctl
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failure = err
+	c.stopped = true
+	switch c.state {
+	case StateRunning:
+		if c.cancel != nil {
+			c.cancel(err)
+		}
+	case StatePaused:
+		close(c.stop)
+	}
+}
+
+// run is Run's loop of running stretches and pauses.
+func (vm *VM) run(ctx context.Context) (machine.Exit, error) {
+	c := &vm.ctl
 	for {
 		runCtx, cancel := context.WithCancelCause(ctx)
 		c.mu.Lock()
 		c.cancel = cancel
 		c.setLocked(StateRunning)
+		if c.failure != nil {
+			cancel(c.failure)
+		}
 		c.mu.Unlock()
 		e, err := vm.m.Run(runCtx)
 		paused := errors.Is(context.Cause(runCtx), machine.ErrPause) && ctx.Err() == nil

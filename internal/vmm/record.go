@@ -66,8 +66,6 @@ type RecordOptions struct {
 	// DigestEvery is the clock interval of the state summaries the
 	// recording keeps for replays to check (0: none).
 	DigestEvery uint64
-	// JuiceVersion names this Juice in the recording's header.
-	JuiceVersion string
 	// Overlays are the spec's disk overlays that are renamed with the
 	// recording, by the name they are written as (see RecordOverlay).
 	Overlays map[string]string

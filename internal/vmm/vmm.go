@@ -91,13 +91,23 @@ type Options struct {
 	// runs, by the sessions that build one (Record): a front end serves
 	// its API from there. An error ends the session before the VM runs.
 	Started func(*VM) error
+	// JuiceVersion names this Juice in the recordings and snapshots of
+	// the VM.
+	JuiceVersion string
+
+	// restore, if set, builds the VM from a snapshot (Restore).
+	restore *restoring
 }
 
 // VM is a machine built from a spec, with the host resources it uses.
 type VM struct {
-	spec vmspec.Spec
-	m    *machine.Machine
-	ctl  control
+	spec  vmspec.Spec
+	m     *machine.Machine
+	ctl   control
+	snap  snapshots
+	notes []string
+	// version names this Juice in snapshots.
+	version string
 }
 
 // New opens the host resources of spec and builds its machine. The
@@ -115,7 +125,7 @@ func New(spec vmspec.Spec, o Options) (*VM, error) {
 	if err != nil {
 		return nil, err
 	}
-	vm := &VM{spec: spec, m: m}
+	vm := &VM{spec: spec, m: m, version: o.JuiceVersion}
 	vm.ctl.init()
 	return vm, nil
 }
@@ -150,7 +160,11 @@ func configure(spec *vmspec.Spec, o Options) (cfg machine.Config, err error) {
 		VirtioConsole: spec.Console == vmspec.ConsoleVirtio,
 		RNG:           spec.Entropy,
 	}
-	replaying := o.Script != nil
+	if o.restore != nil {
+		cfg.Restore = o.restore.machine
+		err = openDevices(spec, o, &cfg, log)
+		return cfg, err
+	}
 	for _, b := range []struct {
 		what string
 		f    *vmspec.File
@@ -163,10 +177,26 @@ func configure(spec *vmspec.Spec, o Options) (cfg machine.Config, err error) {
 			return cfg, err
 		}
 	}
+	err = openDevices(spec, o, &cfg, log)
+	return cfg, err
+}
+
+// openDevices opens the disks, network interfaces and vsock of spec into
+// cfg.
+func openDevices(spec *vmspec.Spec, o Options, cfg *machine.Config, log *slog.Logger) (err error) {
+	replaying := o.Script != nil
 	for i, d := range spec.Disks {
+		if o.restore != nil {
+			dev, err := o.restore.disk(spec, i, replaying, log)
+			if err != nil {
+				return err
+			}
+			cfg.Disks = append(cfg.Disks, dev)
+			continue
+		}
 		dev, err := OpenDisk(d, i, o.Files.take(d.Path), replaying, log)
 		if err != nil {
-			return cfg, err
+			return err
 		}
 		cfg.Disks = append(cfg.Disks, dev)
 	}
@@ -174,7 +204,7 @@ func configure(spec *vmspec.Spec, o Options) (cfg machine.Config, err error) {
 		var be vnet.Backend
 		if !replaying {
 			if be, err = OpenNet(n, log); err != nil {
-				return cfg, fmt.Errorf("net %d: %w", i, err)
+				return fmt.Errorf("net %d: %w", i, err)
 			}
 		}
 		cfg.Net = append(cfg.Net, be)
@@ -185,12 +215,12 @@ func configure(spec *vmspec.Spec, o Options) (cfg machine.Config, err error) {
 			// The vsock package's errors say "vsock:" already.
 			host, err := vsock.NewUnixHost(vsock.Config{UnixPath: v.Path, Logger: log})
 			if err != nil {
-				return cfg, err
+				return err
 			}
 			cfg.Vsock.Host = host
 		}
 	}
-	return cfg, nil
+	return nil
 }
 
 // OpenDisk opens the image of disk number index. file, if not nil, is the

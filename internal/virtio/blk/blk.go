@@ -71,6 +71,7 @@
 package blk
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -438,4 +439,40 @@ func (d *Device) fault(op string, err error) byte {
 			"image", d.name, "op", op, "err", err)
 	}
 	return StatusIOErr
+}
+
+// CopyTo writes the disk's contents, as the guest sees them now, into f
+// (from its start; f becomes as long as the disk): zero stretches are left
+// as holes. The device must not be handling requests meanwhile.
+func (d *Device) CopyTo(f *os.File) error {
+	if d.closed {
+		return errors.New("blk: the device was closed")
+	}
+	size := d.img.Size()
+	buf := make([]byte, copyChunk)
+	zero := make([]byte, copyChunk)
+	for off := int64(0); off < size; off += copyChunk {
+		n := min(copyChunk, size-off)
+		if err := d.img.ReadAt(buf[:n], off); err != nil {
+			return fmt.Errorf("reading %s at %d: %w", d.name, off, err)
+		}
+		if bytes.Equal(buf[:n], zero[:n]) {
+			continue
+		}
+		if _, err := f.WriteAt(buf[:n], off); err != nil {
+			return err
+		}
+	}
+	return f.Truncate(size)
+}
+
+// copyChunk is the unit in which CopyTo reads a disk.
+const copyChunk = 64 << 10
+
+// Flush makes every completed write durable.
+func (d *Device) Flush() error {
+	if d.closed {
+		return nil
+	}
+	return d.img.Flush()
 }

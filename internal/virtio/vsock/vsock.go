@@ -208,6 +208,7 @@ type Device struct {
 	host     Host
 
 	rx, tx *virtio.Queue
+	ev     *virtio.Queue
 	txc    virtio.Chain
 	rxc    virtio.Chain
 	haveRx bool // rxc holds a popped receive buffer
@@ -312,7 +313,7 @@ func (d *Device) WriteConfig(off uint64, p []byte) {}
 
 // Activate implements virtio.Device.
 func (d *Device) Activate(q []*virtio.Queue, features uint64) error {
-	d.rx, d.tx = q[rxQueue], q[txQueue]
+	d.rx, d.tx, d.ev = q[rxQueue], q[txQueue], q[eventQueue]
 	d.transmit()
 	d.pump()
 	return nil
@@ -331,7 +332,7 @@ func (d *Device) Activate(q []*virtio.Queue, features uint64) error {
 // before, in the same order relative to everything else the device tells
 // it; the guest sees no difference.
 func (d *Device) Reset() {
-	d.rx, d.tx = nil, nil
+	d.rx, d.tx, d.ev = nil, nil, nil
 	d.haveRx = false
 	d.resetMark = len(d.orphans)
 	for _, c := range d.conns {
@@ -379,6 +380,34 @@ func (d *Device) Notify(q int) {
 	}
 	// The event queue's buffers are kept for transport-reset events, which
 	// the device never sends.
+}
+
+// TransportReset drops every connection, as a restore onto a new host
+// side does (the host sockets of the snapshot's connections are gone),
+// and sends the driver VIRTIO_VSOCK_EVENT_TRANSPORT_RESET, after which
+// the guest resets its sockets. With no connections it does nothing, so
+// that a restored guest without any goes on exactly as the original.
+func (d *Device) TransportReset() {
+	if len(d.conns) == 0 {
+		return
+	}
+	for _, c := range d.conns {
+		d.forget(c)
+		d.resets.Add(1)
+	}
+	clear(d.ready)
+	d.ready = d.ready[:0]
+	d.control = d.control[:0]
+	if d.ev == nil {
+		return
+	}
+	var c virtio.Chain
+	if !d.ev.Pop(&c) {
+		return
+	}
+	var ev [4]byte // the event id: 0, VIRTIO_VSOCK_EVENT_TRANSPORT_RESET
+	d.ev.Push(&c, uint32(c.WriteAt(ev[:], 0)))
+	d.ev.Signal()
 }
 
 // Poll takes the host input that has arrived (new host connections, dial

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a buffer a process writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor waits until the buffer holds want.
+func (s *syncBuffer) waitFor(t *testing.T, want string, d time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(s.String(), want) {
+			return
+		}
+	}
+	t.Fatalf("no %q within %v; output so far:\n%s", want, d, s.String())
+}
+
+// readStats reads a --stats file.
+func readStats(t *testing.T, path string) stats {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s stats
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return s
+}
+
+// snapcheckVM is a guest to snapshot: snapcheck on the default appliance's
+// kernel, with its files in a folder of their own (which a test may
+// remove, to show a snapshot does not need them).
+type snapcheckVM struct {
+	dir  string
+	args []string
+}
+
+func newSnapcheckVM(t *testing.T, cpus int, disk, net bool) snapcheckVM {
+	kernel, initrd := guestProgram(t, "./guest/snapcheck")
+	dir := t.TempDir()
+	for _, f := range []*string{&kernel, &initrd} {
+		b, err := os.ReadFile(*f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*f = filepath.Join(dir, filepath.Base(*f))
+		if err := os.WriteFile(*f, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := []string{"--kernel", kernel, "--initrd", initrd, "--no-rng", "--cpus", fmt.Sprint(cpus),
+		"--append", "console=ttyS0 quiet juice.selfcheck=0 juice.exec=/snapcheck"}
+	if net {
+		args = append(args, "--net", "user")
+	}
+	return snapcheckVM{dir: dir, args: args}
+}
+
+// withDisk returns the arguments with a new 1 MiB disk named name.
+func (v snapcheckVM) withDisk(t *testing.T, name string) []string {
+	path := filepath.Join(v.dir, name)
+	if err := os.WriteFile(path, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return append(append([]string(nil), v.args...), "--disk", path)
+}
+
+// TestSnapshotRestoreGoesOnExactly snapshots a running guest through the
+// API, stops it, removes every file it ran from, and restores the
+// snapshot from another folder: what the two runs print together, their
+// final instruction count and state digest are the uninterrupted run's.
+func TestSnapshotRestoreGoesOnExactly(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		cpus      int
+		disk, net bool
+	}{{"1 hart", 1, false, false}, {"4 harts with a disk and the network", 4, true, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			vm := newSnapcheckVM(t, c.cpus, c.disk, c.net)
+			args := func(disk string) []string {
+				if c.disk {
+					return vm.withDisk(t, disk)
+				}
+				return vm.args
+			}
+			work := t.TempDir()
+			whole, errs, code := runJuice(t, append([]string{"run", "--stats", filepath.Join(work, "whole.json")}, args("whole.img")...)...)
+			if code != 0 || !strings.Contains(whole, "snapcheck done") {
+				t.Fatalf("uninterrupted run: status %d\n%s\n%s", code, errs, whole)
+			}
+			want := readStats(t, filepath.Join(work, "whole.json"))
+
+			sock := filepath.Join(work, "api.sock")
+			cmd := exec.Command(juice(t), append([]string{"run", "--api", sock}, args("source.img")...)...)
+			var out, stderr syncBuffer
+			cmd.Stdout, cmd.Stderr = &out, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			out.waitFor(t, "snapcheck 3 ", time.Minute)
+			snap := filepath.Join(work, "snap")
+			_, errs, code = runJuice(t, "snapshot", "--api", sock, "-o", snap, "--stop")
+			if code != 0 || !strings.Contains(errs, "full snapshot at instruction") {
+				cmd.Wait()
+				t.Fatalf("snapshot: status %d\n%s\nthe VM's juice run:\n%s", code, errs, stderr.String())
+			}
+			cmd.Wait()
+			before := out.String()
+			if strings.Contains(before, "snapcheck done") {
+				t.Fatalf("the guest finished before the snapshot:\n%s", before)
+			}
+			// The snapshot needs none of the files the VM ran from.
+			if err := os.RemoveAll(vm.dir); err != nil {
+				t.Fatal(err)
+			}
+			moved := filepath.Join(t.TempDir(), "elsewhere")
+			if err := os.Rename(snap, moved); err != nil {
+				t.Fatal(err)
+			}
+			after, errs, code := runJuice(t, "restore", moved, "--stats", filepath.Join(work, "restored.json"))
+			if code != 0 {
+				t.Fatalf("restore: status %d\n%s\n%s", code, errs, after)
+			}
+			if before+after != whole {
+				t.Fatalf("snapshot and restore printed\n%s\n--- restored ---\n%s\nthe uninterrupted run\n%s", before, after, whole)
+			}
+			got := readStats(t, filepath.Join(work, "restored.json"))
+			if got.Instructions != want.Instructions || got.Digest != want.Digest || got.Digest == "" {
+				t.Fatalf("restored run ended at %d instructions, digest %s; the uninterrupted run at %d, %s",
+					got.Instructions, got.Digest, want.Instructions, want.Digest)
+			}
+		})
+	}
+}

@@ -1,0 +1,443 @@
+package vmm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/juicevm/juice/internal/machine"
+	"github.com/juicevm/juice/internal/snapshot"
+	"github.com/juicevm/juice/internal/virtio/blk"
+	"github.com/juicevm/juice/internal/vmspec"
+)
+
+// snapshots is what a VM remembers of the snapshots taken of it: the
+// latest, which a diff snapshot names as its parent.
+type snapshots struct {
+	mu sync.Mutex // one snapshot at a time
+	// parent is the latest snapshot written of the VM (or the one it was
+	// restored from), for a diff; nil when there is none to diff against.
+	parent *snapshot.Parent
+	// roDigests caches the digests of read-only disks, which do not change.
+	roDigests map[int]string
+	// verify, for a restored VM, reports whether its memory images match
+	// their digests (checked while it runs).
+	verify chan error
+}
+
+// SnapshotOptions are how a snapshot is taken.
+type SnapshotOptions struct {
+	// Diff writes only the pages written since the VM's previous snapshot
+	// (or the one it was restored from), naming that one as the parent.
+	Diff bool
+	// Stop stops the VM once the snapshot is written, instead of letting
+	// it run on.
+	Stop bool
+	// JuiceVersion names this Juice in snapshot.json.
+	JuiceVersion string
+}
+
+// Snapshotted describes a snapshot written.
+type Snapshotted struct {
+	Dir          string        `json:"snapshot_path"`
+	Kind         string        `json:"snapshot_type"`
+	Instructions uint64        `json:"instructions"`
+	Clock        uint64        `json:"clock"`
+	Pages        uint64        `json:"pages"`
+	Paused       time.Duration `json:"paused_ns"`
+}
+
+// Snapshot writes the VM's state into the new folder dir: it pauses the
+// VM at the next boundary of a scheduling round (if it runs), writes the
+// snapshot, and lets the VM run on unless it was paused before or
+// o.Stop is set. A failed snapshot leaves nothing under dir, and the VM
+// runs on as if none had been asked for.
+func (vm *VM) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (s Snapshotted, err error) {
+	vm.snap.mu.Lock()
+	defer vm.snap.mu.Unlock()
+	if o.Diff && vm.snap.parent == nil {
+		return Snapshotted{}, errors.New("snapshot: a diff snapshot needs a snapshot of this VM to be taken (or restored from) before it")
+	}
+	w, err := snapshot.Create(dir)
+	if err != nil {
+		return Snapshotted{}, err
+	}
+	defer w.Abort()
+	vm.snap.parent = nil // until this one is written
+	wasPaused := vm.Info().State == StatePaused
+	if err := vm.Pause(ctx); err != nil {
+		return Snapshotted{}, fmt.Errorf("snapshot: %w", err)
+	}
+	start := time.Now()
+	// The VM runs on (or stops) however the writing ends, a panic
+	// included.
+	defer func() {
+		switch {
+		case o.Stop:
+			if serr := vm.Stop(ctx); err == nil && serr != nil {
+				err = fmt.Errorf("snapshot written; stopping the VM: %w", serr)
+			}
+		case !wasPaused:
+			if rerr := vm.Resume(ctx); err == nil && rerr != nil {
+				err = fmt.Errorf("snapshot written; resuming the VM: %w", rerr)
+			}
+		}
+	}()
+	s, err = vm.writeSnapshot(w, o)
+	s.Paused = time.Since(start)
+	if err != nil {
+		// The dirty pages since the last snapshot may have been
+		// consumed: the next diff needs a full snapshot first.
+		vm.snap.parent = nil
+	}
+	return s, err
+}
+
+// writeSnapshot writes the paused VM's state with w.
+func (vm *VM) writeSnapshot(w *snapshot.Writer, o SnapshotOptions) (Snapshotted, error) {
+	m := vm.m
+	n, clock := m.Instructions(), m.Clock()
+	ss, err := m.SnapshotState()
+	if err != nil {
+		return Snapshotted{}, err
+	}
+	if err := w.WriteState(ss); err != nil {
+		return Snapshotted{}, err
+	}
+	var stored uint64
+	if err := w.WriteMemory(uint64(vm.spec.Memory), o.Diff, func(put func(uint32, []byte) error) error {
+		return m.RAMPages(o.Diff, func(p uint32, b []byte) error { stored++; return put(p, b) })
+	}); err != nil {
+		return Snapshotted{}, err
+	}
+	if o.JuiceVersion == "" {
+		o.JuiceVersion = vm.version
+	}
+	man := snapshot.Manifest{JuiceVersion: o.JuiceVersion, Kind: snapshot.KindFull, Instructions: n, Clock: clock, Spec: vm.Spec()}
+	if o.Diff {
+		man.Kind, man.Parent = snapshot.KindDiff, vm.snap.parent
+	}
+	disks := m.Disks()
+	for i, d := range vm.spec.Disks {
+		if d.ReadOnly {
+			sum, size, err := vm.roDigest(i, d.Path)
+			if err != nil {
+				return Snapshotted{}, fmt.Errorf("snapshot: disk %d: %w", i, err)
+			}
+			man.Disks = append(man.Disks, snapshot.DiskInfo{Path: d.Path, SHA256: sum, Size: size})
+			continue
+		}
+		info, err := w.WriteDisk(i, disks[i].CopyTo)
+		if err != nil {
+			return Snapshotted{}, err
+		}
+		man.Disks = append(man.Disks, info)
+	}
+	// A diff names its parent by a path relative to itself when it can,
+	// so that the two folders can move together.
+	if man.Parent != nil {
+		p := *man.Parent
+		abs, _ := filepath.Abs(w.Dir())
+		if rel, err := filepath.Rel(abs, p.Path); err == nil && filepath.IsAbs(p.Path) {
+			p.Path = rel
+		}
+		man.Parent = &p
+	}
+	if err := w.Commit(man); err != nil {
+		return Snapshotted{}, err
+	}
+	abs, err := filepath.Abs(w.Dir())
+	if err != nil {
+		abs = w.Dir()
+	}
+	vm.snap.parent = &snapshot.Parent{Path: abs, SHA256: w.Digest()}
+	return Snapshotted{Dir: w.Dir(), Kind: man.Kind, Instructions: n, Clock: clock, Pages: stored}, nil
+}
+
+// roDigest returns the digest and size of read-only disk i, computed once.
+func (vm *VM) roDigest(i int, path string) (string, int64, error) {
+	if vm.snap.roDigests == nil {
+		vm.snap.roDigests = map[int]string{}
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", 0, err
+	}
+	if sum, ok := vm.snap.roDigests[i]; ok {
+		return sum, fi.Size(), nil
+	}
+	sum, size, err := snapshot.FileDigest(path)
+	if err != nil {
+		return "", 0, err
+	}
+	vm.snap.roDigests[i] = sum
+	return sum, size, nil
+}
+
+// RestoreOptions are how a VM is restored from a snapshot.
+type RestoreOptions struct {
+	Options
+	// Disks points disks elsewhere: by the disk's index ("0"), serial, or
+	// the base name of the path it had, to a path. A read-only disk's new
+	// path must hold the same contents (its digest is checked). For a
+	// writable disk, a path that does not exist is made a copy of the
+	// disk's contents at the snapshot point, and the VM writes to it; a
+	// path that exists is used as the disk as it is (shared storage, as
+	// after a migration).
+	Disks map[string]string
+	// Net and Vsock, if set, replace the spec's network interfaces and
+	// vsock device: host resources are not state.
+	Net   []vmspec.Net
+	Vsock *vmspec.Vsock
+}
+
+// restoring is what building a VM from a snapshot needs beyond its spec.
+type restoring struct {
+	machine *machine.Restored
+	tip     *snapshot.Folder
+	disks   map[string]string
+	// notes collects what a user should know of the restored disks.
+	notes []string
+}
+
+// disk opens disk i of the VM being restored.
+func (r *restoring) disk(spec *vmspec.Spec, i int, volatile bool, log *slog.Logger) (*blk.Device, error) {
+	d := &spec.Disks[i]
+	info := r.tip.Manifest.Disks[i]
+	override, named := r.override(i, *d)
+	serial := d.Serial
+	if serial == "" {
+		serial = fmt.Sprintf("juice-vd%c", 'a'+i)
+	}
+	opts := blk.Options{ReadOnly: d.ReadOnly, Serial: serial, Logger: log, Volatile: volatile}
+	d.Overlay = ""
+	if info.File == "" {
+		// A read-only disk, referenced by path and digest.
+		path := info.Path
+		if named {
+			path = override
+		}
+		sum, size, err := snapshot.FileDigest(path)
+		if err != nil {
+			return nil, fmt.Errorf("disk %d: %w (point it elsewhere with --disk %d=PATH)", i, err, i)
+		}
+		if sum != info.SHA256 || size != info.Size {
+			return nil, fmt.Errorf("disk %d: %s is not the disk the snapshot was taken with (its SHA-256 differs)", i, path)
+		}
+		d.Path = path
+		dev, err := blk.Open(path, opts)
+		if err != nil {
+			return nil, fmt.Errorf("disk %d: %w", i, err)
+		}
+		return dev, nil
+	}
+	frozen, err := r.tip.OpenDisk(i)
+	if err != nil {
+		return nil, err
+	}
+	if !named || volatile {
+		// The guest's writes stay in memory over the frozen contents,
+		// which are never written.
+		opts.Volatile, opts.File = true, frozen
+		d.Path = filepath.Join(r.tip.Dir, info.File)
+		if !volatile {
+			r.notes = append(r.notes, fmt.Sprintf("disk %d: the guest's writes are kept in memory and lost when the VM ends; --disk %d=PATH keeps them in PATH", i, i))
+		}
+		dev, err := blk.Open(d.Path, opts)
+		if err != nil {
+			frozen.Close()
+			return nil, fmt.Errorf("disk %d: %w", i, err)
+		}
+		return dev, nil
+	}
+	defer frozen.Close()
+	fi, err := os.Stat(override)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := copySparse(override, frozen, info.Size); err != nil {
+			return nil, fmt.Errorf("disk %d: %w", i, err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("disk %d: %w", i, err)
+	case fi.Size() != info.Size:
+		return nil, fmt.Errorf("disk %d: %s holds %d bytes, the snapshot's disk %d", i, override, fi.Size(), info.Size)
+	}
+	d.Path = override
+	dev, err := blk.Open(override, opts)
+	if err != nil {
+		return nil, fmt.Errorf("disk %d: %w", i, err)
+	}
+	return dev, nil
+}
+
+// override returns the path disk i is pointed at, if it is.
+func (r *restoring) override(i int, d vmspec.Disk) (string, bool) {
+	for _, name := range []string{strconv.Itoa(i), d.Serial, filepath.Base(d.Path)} {
+		if name == "" {
+			continue
+		}
+		if p, ok := r.disks[name]; ok {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// checkOverrides refuses a --disk name that names no disk.
+func checkOverrides(disks map[string]string, spec vmspec.Spec) error {
+	for name := range disks {
+		found := false
+		for i, d := range spec.Disks {
+			if name == strconv.Itoa(i) || name == d.Serial || name == filepath.Base(d.Path) {
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("--disk %s: the snapshot has no such disk (name one by its index, 0 to %d, serial or file name)", name, len(spec.Disks)-1)
+		}
+	}
+	return nil
+}
+
+// copySparse writes the first size bytes of src to a new file at path,
+// leaving zero stretches as holes; it is written beside and renamed.
+func copySparse(path string, src *os.File, size int64) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	buf := make([]byte, 1<<20)
+	zero := make([]byte, len(buf))
+	for off := int64(0); off < size; off += int64(len(buf)) {
+		n := min(int64(len(buf)), size-off)
+		if _, err := src.ReadAt(buf[:n], off); err != nil && err != io.EOF {
+			return err
+		}
+		if string(buf[:n]) == string(zero[:n]) {
+			continue
+		}
+		if _, err := tmp.WriteAt(buf[:n], off); err != nil {
+			return err
+		}
+	}
+	if err := tmp.Truncate(size); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Restore builds a VM from the snapshot folder dir (and, for a diff, its
+// parents), in the state it was taken in; Run goes on from there. The
+// network interfaces and vsock are made anew from the spec (or
+// o.Net/o.Vsock): connections through them are reset. RAM is mapped from
+// the full snapshot's memory copy-on-write, so the VM runs before all of it
+// is read; the memory images are checked against their digests while it
+// runs, and a damaged one stops it with an error.
+func Restore(dir string, o RestoreOptions) (*VM, error) {
+	chain, err := snapshot.OpenChain(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, f := range chain {
+			f.Close()
+		}
+	}()
+	tip := chain[len(chain)-1]
+	spec := tip.Manifest.Spec.Clone()
+	if err := checkOverrides(o.Disks, spec); err != nil {
+		return nil, err
+	}
+	if o.Net != nil {
+		spec.Net = o.Net
+	}
+	if o.Vsock != nil {
+		spec.Vsock = o.Vsock
+	}
+	if err := spec.Validate(); err != nil {
+		return nil, fmt.Errorf("vm spec: %w", err)
+	}
+	mem, err := chain[0].OpenMemory()
+	if err != nil {
+		return nil, err
+	}
+	defer mem.Close()
+	r := &restoring{machine: &machine.Restored{Memory: mem, State: tip.State}, tip: tip, disks: o.Disks}
+	opts := o.Options
+	opts.restore = r
+	cfg, err := configure(&spec, opts)
+	if err != nil {
+		return nil, err
+	}
+	m, err := machine.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", dir, err)
+	}
+	for _, f := range chain[1:] {
+		dm, err := f.OpenMemory()
+		if err == nil {
+			err = f.EachPage(dm, func(p uint32, data []byte) error {
+				return m.WritePhysical(machine.RAMBase+uint64(p)*machine.PageSize, data)
+			})
+			dm.Close()
+		}
+		if err != nil {
+			m.Close()
+			return nil, err
+		}
+	}
+	// The next diff snapshot holds the pages written from here.
+	m.RAMPages(true, func(uint32, []byte) error { return nil })
+	if cfg.Vsock != nil && cfg.Vsock.Host != nil {
+		m.ResetVsockTransport()
+	}
+	vm := &VM{spec: spec, m: m, notes: r.notes, version: o.JuiceVersion}
+	vm.ctl.init()
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	vm.snap.parent = &snapshot.Parent{Path: abs, SHA256: tip.Digest}
+	vm.snap.verify = make(chan error, 1)
+	dirs := make([]string, len(chain))
+	for i, f := range chain {
+		dirs[i] = f.Dir
+	}
+	go func() {
+		for _, d := range dirs {
+			f, err := snapshot.Open(d)
+			if err == nil {
+				err = f.VerifyMemory()
+				f.Close()
+			}
+			if err != nil {
+				vm.snap.verify <- err
+				return
+			}
+		}
+		vm.snap.verify <- nil
+	}()
+	return vm, nil
+}
+
+// Notes returns what a user should know of how the VM was restored (a
+// disk whose writes are kept in memory).
+func (vm *VM) Notes() []string { return vm.notes }
