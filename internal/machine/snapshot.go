@@ -281,7 +281,6 @@ func (m *Machine) Pages() uint32 { return uint32(m.ram.Size() / pageSize) }
 // migrations.
 const PageSize = pageSize
 
-
 // ResetVsockTransport tells a restored machine's vsock device that its
 // host side is new: the snapshot's connections are dropped and the guest
 // gets a transport-reset event (see vsock.Device.TransportReset).
