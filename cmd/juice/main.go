@@ -58,7 +58,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newBuildCmd())
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newControlCmds()...)
-	root.AddCommand(newSnapshotCmd(), newRestoreCmd())
+	root.AddCommand(newSnapshotCmd(), newRestoreCmd(), newMigrateCmd(), newReceiveCmd())
 	addLogLevelFlag(root)
 	addCacheFlag(root)
 	root.PersistentPreRunE = setUpCommand

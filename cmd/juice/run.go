@@ -372,6 +372,7 @@ func newRunCmd() *cobra.Command {
 			}
 			start := time.Now() // from here on: loading, booting and running the guest
 			var e machine.Exit
+			migrated := false
 			err = withConsole(ctx, func(ctx context.Context, o vmm.Options, con *console) error {
 				o.Files = files
 				vm, err := vmm.New(spec, o)
@@ -385,6 +386,9 @@ func newRunCmd() *cobra.Command {
 				}
 				e, err = vm.Run(ctx)
 				stopAPI()
+				if migrated = errors.Is(err, vmm.ErrMigrated); migrated {
+					return reportMigrated(vm)
+				}
 				if err != nil {
 					return err
 				}
@@ -394,7 +398,7 @@ func newRunCmd() *cobra.Command {
 				}
 				return nil
 			})
-			if err != nil {
+			if err != nil || migrated {
 				return err
 			}
 			return f.report(&spec, e, time.Since(start))

@@ -134,6 +134,60 @@ func (f *restoreFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.snapshotDir, "snapshot-dir", "", "on a terminal, Ctrl-A s writes a snapshot into a new folder in `DIR`")
 }
 
+// run builds a VM with build (from a snapshot or a migration) and runs it
+// with its console on this terminal, as juice run does.
+func (f *restoreFlags) run(ctx context.Context, build func(vmm.RestoreOptions) (*vmm.VM, error)) error {
+	o, err := f.options()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	var e machine.Exit
+	var spec vmspec.Spec
+	var digest string
+	migrated := false
+	err = withConsole(ctx, func(ctx context.Context, vo vmm.Options, con *console) error {
+		o.Options = vo
+		vm, err := build(o)
+		if err != nil {
+			return err
+		}
+		defer vm.Close()
+		spec = vm.Spec()
+		for _, n := range vm.Notes() {
+			fmt.Fprintf(os.Stderr, "juice: %s\n", n)
+		}
+		if f.snapshotDir != "" {
+			con.bind('s', func() { snapshotKey(ctx, vm, f.snapshotDir) })
+		}
+		stopAPI, err := serveAPI(ctx, f.api, vm)
+		if err != nil {
+			return err
+		}
+		e, err = vm.Run(ctx)
+		stopAPI()
+		if migrated = errors.Is(err, vmm.ErrMigrated); migrated {
+			return reportMigrated(vm)
+		}
+		if err != nil {
+			return err
+		}
+		digest = finalDigest(f.stats, vm)
+		return vm.Close()
+	})
+	if err != nil || migrated {
+		return err
+	}
+	rf := runFlags{stats: f.stats, digest: digest}
+	return rf.report(&spec, e, time.Since(start))
+}
+
+// reportMigrated says where a VM that migrated went.
+func reportMigrated(vm *vmm.VM) error {
+	fmt.Fprintf(os.Stderr, "juice: the VM migrated to %s; it runs there now\n", vm.MigratedTo())
+	return nil
+}
+
 // options turns the flags into restore options.
 func (f *restoreFlags) options() (vmm.RestoreOptions, error) {
 	var o vmm.RestoreOptions
@@ -181,46 +235,7 @@ func newRestoreCmd() *cobra.Command {
 			"juice run's.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			o, err := f.options()
-			if err != nil {
-				return err
-			}
-			start := time.Now()
-			var e machine.Exit
-			var spec vmspec.Spec
-			var digest string
-			err = withConsole(ctx, func(ctx context.Context, vo vmm.Options, con *console) error {
-				o.Options = vo
-				vm, err := vmm.Restore(args[0], o)
-				if err != nil {
-					return err
-				}
-				defer vm.Close()
-				spec = vm.Spec()
-				for _, n := range vm.Notes() {
-					fmt.Fprintf(os.Stderr, "juice: %s\n", n)
-				}
-				if f.snapshotDir != "" {
-					con.bind('s', func() { snapshotKey(ctx, vm, f.snapshotDir) })
-				}
-				stopAPI, err := serveAPI(ctx, f.api, vm)
-				if err != nil {
-					return err
-				}
-				e, err = vm.Run(ctx)
-				stopAPI()
-				if err != nil {
-					return err
-				}
-				digest = finalDigest(f.stats, vm)
-				return vm.Close()
-			})
-			if err != nil {
-				return err
-			}
-			rf := runFlags{stats: f.stats, digest: digest}
-			return rf.report(&spec, e, time.Since(start))
+			return f.run(cmd.Context(), func(o vmm.RestoreOptions) (*vmm.VM, error) { return vmm.Restore(args[0], o) })
 		},
 	}
 	f.register(cmd)

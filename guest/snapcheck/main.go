@@ -5,7 +5,8 @@
 // a live migration, prints exactly the lines the uninterrupted run prints
 // after that point; the snapshot tests compare the two.
 //
-// Usage: snapcheck [ROUNDS]
+// Usage: snapcheck [ROUNDS] (or snapcheck.rounds=N on the kernel command
+// line; 40 by default)
 package main
 
 import (
@@ -15,12 +16,22 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
 
 func main() {
 	rounds := 40
+	if b, err := os.ReadFile("/proc/cmdline"); err == nil {
+		for _, f := range strings.Fields(string(b)) {
+			if v, ok := strings.CutPrefix(f, "snapcheck.rounds="); ok {
+				if n, err := strconv.Atoi(v); err == nil {
+					rounds = n
+				}
+			}
+		}
+	}
 	if len(os.Args) > 1 {
 		if n, err := strconv.Atoi(os.Args[1]); err == nil {
 			rounds = n

@@ -32,6 +32,21 @@ type VM interface {
 	Resume(context.Context) error
 	Stop(context.Context) error
 	Snapshot(ctx context.Context, dir string, o vmm.SnapshotOptions) (vmm.Snapshotted, error)
+	Migrate(ctx context.Context, o vmm.MigrateOptions) (vmm.Migrated, error)
+}
+
+// Migrate is the body of PUT /migrate.
+type Migrate struct {
+	// Destination is where juice receive listens: HOST:PORT or unix:PATH.
+	Destination string `json:"destination"`
+	// Token is the one juice receive printed or was given.
+	Token string `json:"token"`
+	// DowntimeMS is the budget for the paused stretch in milliseconds
+	// (default 300).
+	DowntimeMS float64 `json:"downtime_ms,omitempty"`
+	// TimeoutMS gives up pre-copy after that many milliseconds (default
+	// 60000).
+	TimeoutMS float64 `json:"timeout_ms,omitempty"`
 }
 
 // SnapshotCreate is the body of PUT /snapshot/create.
@@ -122,6 +137,27 @@ func Handler(vm VM, log *slog.Logger) http.Handler {
 			return
 		}
 		reply(w, http.StatusOK, s)
+	})
+	mux.HandleFunc("PUT /migrate", func(w http.ResponseWriter, r *http.Request) {
+		var body Migrate
+		if !decode(w, r, &body) {
+			return
+		}
+		if body.Destination == "" {
+			fault(w, http.StatusBadRequest, "field \"destination\": empty (HOST:PORT or unix:PATH)")
+			return
+		}
+		if !(body.DowntimeMS >= 0 && body.TimeoutMS >= 0 && body.DowntimeMS <= 3600_000 && body.TimeoutMS <= 24*3600_000) {
+			fault(w, http.StatusBadRequest, "fields \"downtime_ms\" and \"timeout_ms\": out of range")
+			return
+		}
+		m, err := vm.Migrate(r.Context(), vmm.MigrateOptions{To: body.Destination, Token: body.Token,
+			Downtime: time.Duration(body.DowntimeMS * float64(time.Millisecond)), Timeout: time.Duration(body.TimeoutMS * float64(time.Millisecond))})
+		if err != nil {
+			done(w, log, "PUT /migrate", err)
+			return
+		}
+		reply(w, http.StatusOK, m)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fault(w, http.StatusNotFound, fmt.Sprintf("no resource %s %s (see docs/api.md)", r.Method, r.URL.Path))

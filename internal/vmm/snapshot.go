@@ -201,14 +201,16 @@ type RestoreOptions struct {
 // restoring is what building a VM from a snapshot needs beyond its spec.
 type restoring struct {
 	machine *machine.Restored
-	tip     *snapshot.Folder
-	disks   map[string]string
+	// open opens disk i of the spec (as the restore rules say).
+	open  func(spec *vmspec.Spec, i int, volatile bool, log *slog.Logger) (*blk.Device, error)
+	tip   *snapshot.Folder
+	disks map[string]string
 	// notes collects what a user should know of the restored disks.
 	notes []string
 }
 
-// disk opens disk i of the VM being restored.
-func (r *restoring) disk(spec *vmspec.Spec, i int, volatile bool, log *slog.Logger) (*blk.Device, error) {
+// folderDisk opens disk i of the VM being restored from a folder.
+func (r *restoring) folderDisk(spec *vmspec.Spec, i int, volatile bool, log *slog.Logger) (*blk.Device, error) {
 	d := &spec.Disks[i]
 	info := r.tip.Manifest.Disks[i]
 	override, named := r.override(i, *d)
@@ -381,16 +383,14 @@ func Restore(dir string, o RestoreOptions) (*VM, error) {
 	}
 	defer mem.Close()
 	r := &restoring{machine: &machine.Restored{Memory: mem, State: tip.State}, tip: tip, disks: o.Disks}
+	r.open = r.folderDisk
 	opts := o.Options
 	opts.restore = r
-	cfg, err := configure(&spec, opts)
-	if err != nil {
-		return nil, err
-	}
-	m, err := machine.New(cfg)
+	vm, err := build(spec, opts)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", dir, err)
 	}
+	m := vm.m
 	for _, f := range chain[1:] {
 		dm, err := f.OpenMemory()
 		if err == nil {
@@ -400,17 +400,13 @@ func Restore(dir string, o RestoreOptions) (*VM, error) {
 			dm.Close()
 		}
 		if err != nil {
-			m.Close()
+			vm.Close()
 			return nil, err
 		}
 	}
 	// The next diff snapshot holds the pages written from here.
 	m.RAMPages(true, func(uint32, []byte) error { return nil })
-	if cfg.Vsock != nil && cfg.Vsock.Host != nil {
-		m.ResetVsockTransport()
-	}
-	vm := &VM{spec: spec, m: m, notes: r.notes, version: o.JuiceVersion}
-	vm.ctl.init()
+	vm.resetHostSides()
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		abs = dir
@@ -436,6 +432,29 @@ func Restore(dir string, o RestoreOptions) (*VM, error) {
 		vm.snap.verify <- nil
 	}()
 	return vm, nil
+}
+
+// build builds a VM from a snapshot's state and spec (o.restore set).
+func build(spec vmspec.Spec, o Options) (*VM, error) {
+	cfg, err := configure(&spec, o)
+	if err != nil {
+		return nil, err
+	}
+	m, err := machine.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	vm := &VM{spec: spec, m: m, notes: o.restore.notes, version: o.JuiceVersion, replaying: o.Script != nil}
+	vm.ctl.init()
+	return vm, nil
+}
+
+// resetHostSides tells a restored VM's devices that their host sides are
+// new (vsock connections are reset).
+func (vm *VM) resetHostSides() {
+	if vm.spec.Vsock != nil && !vm.replaying {
+		vm.m.ResetVsockTransport()
+	}
 }
 
 // Notes returns what a user should know of how the VM was restored (a

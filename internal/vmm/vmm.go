@@ -108,6 +108,10 @@ type VM struct {
 	notes []string
 	// version names this Juice in snapshots.
 	version string
+	// migratedTo is where the VM went (under ctl.mu).
+	migratedTo string
+	// replaying is set for a VM that follows a recording.
+	replaying bool
 }
 
 // New opens the host resources of spec and builds its machine. The
@@ -187,7 +191,7 @@ func openDevices(spec *vmspec.Spec, o Options, cfg *machine.Config, log *slog.Lo
 	replaying := o.Script != nil
 	for i, d := range spec.Disks {
 		if o.restore != nil {
-			dev, err := o.restore.disk(spec, i, replaying, log)
+			dev, err := o.restore.open(spec, i, replaying, log)
 			if err != nil {
 				return err
 			}

@@ -78,6 +78,8 @@ import (
 	"log/slog"
 	"os"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/juicevm/juice/internal/virtio"
 )
 
@@ -448,6 +450,50 @@ func (d *Device) CopyTo(f *os.File) error {
 	if d.closed {
 		return errors.New("blk: the device was closed")
 	}
+	if err := d.Contents(func(off int64, data []byte) error {
+		_, err := f.WriteAt(data, off)
+		return err
+	}); err != nil {
+		return err
+	}
+	return f.Truncate(d.img.Size())
+}
+
+// Unlock flushes the disk and lets go of the exclusive lock on the file
+// it writes, so that another process (a migration's destination) can
+// open it; the device must not handle requests until Relock.
+func (d *Device) Unlock() error {
+	if err := d.Flush(); err != nil {
+		return err
+	}
+	if l, ok := d.img.(writeLocked); ok {
+		if f := l.writeLock(); f != nil {
+			return unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		}
+	}
+	return nil
+}
+
+// Relock takes back the lock Unlock let go of; it fails if another
+// process holds it now.
+func (d *Device) Relock() error {
+	if l, ok := d.img.(writeLocked); ok {
+		if f := l.writeLock(); f != nil {
+			if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+				return fmt.Errorf("blk: %s is in use by another process: %w", d.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Contents calls fn with each stretch of the disk, as the guest sees it
+// now, that is not all zero, in order (chunks of at most 64 KiB; data is
+// reused). The device must not be handling requests meanwhile.
+func (d *Device) Contents(fn func(off int64, data []byte) error) error {
+	if d.closed {
+		return errors.New("blk: the device was closed")
+	}
 	size := d.img.Size()
 	buf := make([]byte, copyChunk)
 	zero := make([]byte, copyChunk)
@@ -459,12 +505,23 @@ func (d *Device) CopyTo(f *os.File) error {
 		if bytes.Equal(buf[:n], zero[:n]) {
 			continue
 		}
-		if _, err := f.WriteAt(buf[:n], off); err != nil {
+		if err := fn(off, buf[:n]); err != nil {
 			return err
 		}
 	}
-	return f.Truncate(size)
+	return nil
 }
+
+// InPlace reports whether the guest's writes go to the disk's image file
+// itself (no overlay, not kept in memory), so that another process that
+// opens the file sees the disk as the guest does.
+func (d *Device) InPlace() bool {
+	r, ok := d.img.(*rawImage)
+	return ok && r.write
+}
+
+// Size returns the disk's size in bytes.
+func (d *Device) Size() int64 { return d.img.Size() }
 
 // copyChunk is the unit in which CopyTo reads a disk.
 const copyChunk = 64 << 10

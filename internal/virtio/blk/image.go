@@ -30,8 +30,9 @@ const zeroChunk = 64 << 10
 
 // rawImage is a raw disk image file.
 type rawImage struct {
-	f    *os.File
-	size int64
+	f     *os.File
+	size  int64
+	write bool
 	zero []byte // zeroChunk zero bytes, allocated on first need
 }
 
@@ -77,7 +78,7 @@ func openRaw(path string, given *os.File, write bool) (*rawImage, error) {
 		f.Close()
 		return nil, fmt.Errorf("blk: %s is not a regular file", path)
 	}
-	return &rawImage{f: f, size: st.Size()}, nil
+	return &rawImage{f: f, size: st.Size(), write: write}, nil
 }
 
 func (r *rawImage) Size() int64 { return r.size }
@@ -152,6 +153,26 @@ func writeZeroes(f *os.File, off, n int64, zero *[]byte) error {
 		}
 		off += c
 		n -= c
+	}
+	return nil
+}
+
+// writeLocked is an image that holds an exclusive lock on a file it writes.
+type writeLocked interface {
+	// writeLock returns the file it holds the exclusive lock of, or nil.
+	writeLock() *os.File
+}
+
+func (r *rawImage) writeLock() *os.File {
+	if r.write {
+		return r.f
+	}
+	return nil
+}
+
+func (o *overlay) writeLock() *os.File {
+	if o.write {
+		return o.f
 	}
 	return nil
 }
