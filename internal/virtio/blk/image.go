@@ -33,7 +33,7 @@ type rawImage struct {
 	f     *os.File
 	size  int64
 	write bool
-	zero []byte // zeroChunk zero bytes, allocated on first need
+	zero  []byte // zeroChunk zero bytes, allocated on first need
 }
 
 // openLocked opens path (or takes given, the same file opened already)
