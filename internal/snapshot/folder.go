@@ -362,9 +362,6 @@ func (w *Writer) WriteMemory(ram uint64, diff bool, pages func(put func(p uint32
 		// whole.
 		err = f.Truncate(int64(ram))
 	}
-	if err == nil {
-		err = f.Sync()
-	}
 	if err != nil {
 		return fmt.Errorf("snapshot: memory: %w", err)
 	}
@@ -389,9 +386,6 @@ func (w *Writer) WriteDisk(index int, copyTo func(f *os.File) error) (DiskInfo, 
 	}
 	defer f.Close()
 	if err := copyTo(f); err != nil {
-		return DiskInfo{}, fmt.Errorf("snapshot: disk %d: %w", index, err)
-	}
-	if err := f.Sync(); err != nil {
 		return DiskInfo{}, fmt.Errorf("snapshot: disk %d: %w", index, err)
 	}
 	sum, size, err := fileDigest(f)
@@ -423,11 +417,27 @@ func FileDigest(path string) (string, int64, error) {
 	return fileDigest(f)
 }
 
-// Commit writes snapshot.json from m (its Sections, Memory and Files are
-// the writer's own) and gives the folder its name.
+// Commit makes the files written durable, writes snapshot.json from m
+// (its Sections, Memory and Files are the writer's own) and gives the
+// folder its name. What the files hold was fixed when they were written:
+// a VM may run on before Commit.
 func (w *Writer) Commit(m Manifest) error {
 	if w.done {
 		return errors.New("snapshot: committed already")
+	}
+	entries, err := os.ReadDir(w.tmp)
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	for _, e := range entries {
+		f, err := os.Open(filepath.Join(w.tmp, e.Name()))
+		if err == nil {
+			err = f.Sync()
+			f.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("snapshot: %w", err)
+		}
 	}
 	m.Format = FormatVersion
 	m.Sections, m.Memory, m.Files = w.m.Sections, w.m.Memory, w.m.Files

@@ -62,81 +62,101 @@ type Snapshotted struct {
 func (vm *VM) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (s Snapshotted, err error) {
 	vm.snap.mu.Lock()
 	defer vm.snap.mu.Unlock()
-	if o.Diff && vm.snap.parent == nil {
+	parent := vm.snap.parent
+	if o.Diff && parent == nil {
 		return Snapshotted{}, errors.New("snapshot: a diff snapshot needs a snapshot of this VM to be taken (or restored from) before it")
+	}
+	switch vm.Info().State {
+	case StateRunning, StatePaused:
+	default:
+		return Snapshotted{}, fmt.Errorf("snapshot: %w", ErrNotRunning)
 	}
 	w, err := snapshot.Create(dir)
 	if err != nil {
 		return Snapshotted{}, err
 	}
 	defer w.Abort()
-	vm.snap.parent = nil // until this one is written
 	wasPaused := vm.Info().State == StatePaused
 	if err := vm.Pause(ctx); err != nil {
 		return Snapshotted{}, fmt.Errorf("snapshot: %w", err)
 	}
-	start := time.Now()
 	// The VM runs on (or stops) however the writing ends, a panic
 	// included.
-	defer func() {
+	done := false
+	goOn := func() error {
+		if done {
+			return nil
+		}
+		done = true
 		switch {
 		case o.Stop:
-			if serr := vm.Stop(ctx); err == nil && serr != nil {
-				err = fmt.Errorf("snapshot written; stopping the VM: %w", serr)
+			if err := vm.Stop(ctx); err != nil {
+				return fmt.Errorf("snapshot written; stopping the VM: %w", err)
 			}
 		case !wasPaused:
-			if rerr := vm.Resume(ctx); err == nil && rerr != nil {
-				err = fmt.Errorf("snapshot written; resuming the VM: %w", rerr)
+			if err := vm.Resume(ctx); err != nil {
+				return fmt.Errorf("snapshot written; resuming the VM: %w", err)
 			}
 		}
-	}()
-	s, err = vm.writeSnapshot(w, o)
+		return nil
+	}
+	defer goOn()
+	start := time.Now()
+	s, man, err := vm.writeSnapshot(w, o, parent)
 	s.Paused = time.Since(start)
 	if err != nil {
-		// The dirty pages since the last snapshot may have been
-		// consumed: the next diff needs a full snapshot first.
+		// The dirty pages since the parent may have been consumed: the
+		// next diff needs a full snapshot first.
 		vm.snap.parent = nil
+		return s, err
+	}
+	// The files hold the state now: the VM runs on while they are made
+	// durable.
+	err = goOn()
+	if cerr := vm.commitSnapshot(w, man); cerr != nil {
+		vm.snap.parent = nil
+		return s, cerr
 	}
 	return s, err
 }
 
 // writeSnapshot writes the paused VM's state with w.
-func (vm *VM) writeSnapshot(w *snapshot.Writer, o SnapshotOptions) (Snapshotted, error) {
+func (vm *VM) writeSnapshot(w *snapshot.Writer, o SnapshotOptions, parent *snapshot.Parent) (Snapshotted, snapshot.Manifest, error) {
 	m := vm.m
 	n, clock := m.Instructions(), m.Clock()
 	ss, err := m.SnapshotState()
 	if err != nil {
-		return Snapshotted{}, err
+		return Snapshotted{}, snapshot.Manifest{}, err
 	}
 	if err := w.WriteState(ss); err != nil {
-		return Snapshotted{}, err
+		return Snapshotted{}, snapshot.Manifest{}, err
 	}
 	var stored uint64
 	if err := w.WriteMemory(uint64(vm.spec.Memory), o.Diff, func(put func(uint32, []byte) error) error {
 		return m.RAMPages(o.Diff, func(p uint32, b []byte) error { stored++; return put(p, b) })
 	}); err != nil {
-		return Snapshotted{}, err
+		return Snapshotted{}, snapshot.Manifest{}, err
 	}
 	if o.JuiceVersion == "" {
 		o.JuiceVersion = vm.version
 	}
 	man := snapshot.Manifest{JuiceVersion: o.JuiceVersion, Kind: snapshot.KindFull, Instructions: n, Clock: clock, Spec: vm.Spec()}
 	if o.Diff {
-		man.Kind, man.Parent = snapshot.KindDiff, vm.snap.parent
+		man.Kind, man.Parent = snapshot.KindDiff, parent
 	}
 	disks := m.Disks()
 	for i, d := range vm.spec.Disks {
 		if d.ReadOnly {
 			sum, size, err := vm.roDigest(i, d.Path)
 			if err != nil {
-				return Snapshotted{}, fmt.Errorf("snapshot: disk %d: %w", i, err)
+				return Snapshotted{}, snapshot.Manifest{}, fmt.Errorf("snapshot: disk %d: %w", i, err)
 			}
 			man.Disks = append(man.Disks, snapshot.DiskInfo{Path: d.Path, SHA256: sum, Size: size})
 			continue
 		}
 		info, err := w.WriteDisk(i, disks[i].CopyTo)
 		if err != nil {
-			return Snapshotted{}, err
+			return Snapshotted{}, snapshot.Manifest{}, err
 		}
 		man.Disks = append(man.Disks, info)
 	}
@@ -150,15 +170,21 @@ func (vm *VM) writeSnapshot(w *snapshot.Writer, o SnapshotOptions) (Snapshotted,
 		}
 		man.Parent = &p
 	}
+	return Snapshotted{Dir: w.Dir(), Kind: man.Kind, Instructions: n, Clock: clock, Pages: stored}, man, nil
+}
+
+// commitSnapshot makes a written snapshot durable and gives it its name;
+// it becomes the parent of the VM's next diff.
+func (vm *VM) commitSnapshot(w *snapshot.Writer, man snapshot.Manifest) error {
 	if err := w.Commit(man); err != nil {
-		return Snapshotted{}, err
+		return err
 	}
 	abs, err := filepath.Abs(w.Dir())
 	if err != nil {
 		abs = w.Dir()
 	}
 	vm.snap.parent = &snapshot.Parent{Path: abs, SHA256: w.Digest()}
-	return Snapshotted{Dir: w.Dir(), Kind: man.Kind, Instructions: n, Clock: clock, Pages: stored}, nil
+	return nil
 }
 
 // roDigest returns the digest and size of read-only disk i, computed once.
