@@ -162,3 +162,33 @@ func TestSnapshotRestoreGoesOnExactly(t *testing.T) {
 		})
 	}
 }
+
+// TestCtrlASnapshots: on a terminal, Ctrl-A s writes a snapshot into a new
+// folder of --snapshot-dir while the guest runs on, and the snapshot
+// restores.
+func TestCtrlASnapshots(t *testing.T) {
+	master, slave := openPTY(t)
+	out := readPTY(master)
+	kernel := writeTemp(t, "spin", spinImage())
+	dir := filepath.Join(t.TempDir(), "snaps")
+	cmd := exec.Command(juice(t), "run", "--kernel", kernel, "--no-rng", "--snapshot-dir", dir)
+	inSession(t, cmd, slave)
+	waitRaw(t, slave, out)
+	for i := 1; i <= 2; i++ {
+		master.Write([]byte{ctrlA, 's'})
+		out.waitOutput(t, fmt.Sprintf(`snapshot at instruction \d+ written to \S+snapshot-%d`, i))
+	}
+	master.Write([]byte{ctrlA, 'x'})
+	cmd.Wait()
+	for _, s := range []string{"snapshot-1", "snapshot-2"} {
+		if _, err := os.Stat(filepath.Join(dir, s, "snapshot.json")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The spinning guest restored runs on (until it is killed).
+	r := startStage(t, "restore", filepath.Join(dir, "snapshot-2"))
+	time.Sleep(500 * time.Millisecond)
+	if r.cmd.ProcessState != nil || r.stderr.String() != "" {
+		t.Fatalf("restore: %s", r.stderr.String())
+	}
+}
