@@ -11,21 +11,8 @@ import (
 	"github.com/juicevm/juice/internal/testenv"
 )
 
-// counterImage is a tiny kernel that counts in a0, stores the count into
-// a page of RAM that moves on each pass and prints a character on the
-// UART for ever:
-//
-//	lui s1,0x10000  (UART)
-//	lui s2,0x80400 ; slli s2,s2,32 ; srli s2,s2,32  (RAM above the kernel)
-//	loop: addi a0,a0,1
-//	      andi t0,a0,0xff ; slli t0,t0,12 ; add t0,t0,s2 ; sd a0,0(t0)
-//	      addi t1,zero,'.' ; sb t1,0(s1)
-//	      j loop
-var counterImage = testenv.RISCVImage(
-	0x100004b7, 0x80400937, 0x02091913, 0x02095913,
-	0x00150513, 0x0ff57293, 0x00c29293, 0x012282b3, 0x00a2b023,
-	0x02e00313, 0x00648023, 0xfe5ff06f,
-)
+// counterImage is a tiny kernel that counts, dirtying RAM, for ever.
+var counterImage = testenv.CounterImage(0x7ffff)
 
 // snapshotSeed runs a machine of cpus harts on counterImage for n
 // instructions and returns its state as a state file would hold it.

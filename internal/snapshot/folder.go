@@ -448,6 +448,10 @@ func (w *Writer) Commit(m Manifest) error {
 		return fmt.Errorf("snapshot: %w", err)
 	}
 	b = append(b, '\n')
+	// What this Juice writes, it reads back.
+	if _, err := DecodeManifest(b); err != nil {
+		return fmt.Errorf("snapshot: the snapshot.json written would be refused: %w", err)
+	}
 	sum := sha256.Sum256(b)
 	w.digest = hex.EncodeToString(sum[:])
 	f, err := os.OpenFile(filepath.Join(w.tmp, ManifestFile), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
@@ -622,8 +626,11 @@ func (f *Folder) readChecked(name string, max int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if int64(len(b)) != fi.Size {
+		return nil, fmt.Errorf("%s: %d bytes, %s says %d: the snapshot is damaged (cut short or added to)", name, len(b), ManifestFile, fi.Size)
+	}
 	sum := sha256.Sum256(b)
-	if int64(len(b)) != fi.Size || hex.EncodeToString(sum[:]) != fi.SHA256 {
+	if hex.EncodeToString(sum[:]) != fi.SHA256 {
 		return nil, fmt.Errorf("%s does not match its digest in %s: the snapshot is damaged", name, ManifestFile)
 	}
 	return b, nil
@@ -632,16 +639,33 @@ func (f *Folder) readChecked(name string, max int64) ([]byte, error) {
 // DecodeManifest decodes and checks snapshot.json.
 func DecodeManifest(b []byte) (Manifest, error) {
 	var probe struct {
-		Format *int `json:"format"`
+		Format       *int   `json:"format"`
+		JuiceVersion string `json:"juice_version"`
 	}
 	if err := json.Unmarshal(b, &probe); err != nil {
-		return Manifest{}, fmt.Errorf("not JSON: %w", err)
+		// A manifest whose juice_version is not a string still says
+		// which format it is.
+		probe.JuiceVersion = ""
+		var p2 struct {
+			Format *int `json:"format"`
+		}
+		if json.Unmarshal(b, &p2) != nil {
+			return Manifest{}, fmt.Errorf("not JSON: %w", err)
+		}
+		probe.Format = p2.Format
 	}
 	if probe.Format == nil {
 		return Manifest{}, errors.New("no format version: not a Juice snapshot")
 	}
-	if *probe.Format < 1 || *probe.Format > FormatVersion {
-		return Manifest{}, fmt.Errorf("format version %d; this Juice reads versions 1 to %d", *probe.Format, FormatVersion)
+	if *probe.Format > FormatVersion {
+		by := ""
+		if v := probe.JuiceVersion; v != "" && len(v) <= 64 && printable(v) {
+			by = fmt.Sprintf(" (written by Juice %s)", v)
+		}
+		return Manifest{}, fmt.Errorf("format version %d%s is newer than this Juice reads (versions 1 to %d): restore it with a newer Juice", *probe.Format, by, FormatVersion)
+	}
+	if *probe.Format < 1 {
+		return Manifest{}, fmt.Errorf("format version %d: not a Juice snapshot format (1 to %d)", *probe.Format, FormatVersion)
 	}
 	var m Manifest
 	dec := json.NewDecoder(bytes.NewReader(b))

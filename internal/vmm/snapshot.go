@@ -70,11 +70,14 @@ func (vm *VM) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (s Sn
 		return Snapshotted{}, err
 	}
 	defer w.Abort()
-	vm.snap.parent = nil // until this one is written
 	wasPaused := vm.Info().State == StatePaused
 	if err := vm.Pause(ctx); err != nil {
 		return Snapshotted{}, fmt.Errorf("snapshot: %w", err)
 	}
+	// A diff's parent is the previous snapshot; from here the VM has no
+	// snapshot to diff against until this one is written.
+	parent := vm.snap.parent
+	vm.snap.parent = nil
 	start := time.Now()
 	// The VM runs on (or stops) however the writing ends, a panic
 	// included.
@@ -90,7 +93,7 @@ func (vm *VM) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (s Sn
 			}
 		}
 	}()
-	s, err = vm.writeSnapshot(w, o)
+	s, err = vm.writeSnapshot(w, o, parent)
 	s.Paused = time.Since(start)
 	if err != nil {
 		// The dirty pages since the last snapshot may have been
@@ -100,8 +103,9 @@ func (vm *VM) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (s Sn
 	return s, err
 }
 
-// writeSnapshot writes the paused VM's state with w.
-func (vm *VM) writeSnapshot(w *snapshot.Writer, o SnapshotOptions) (Snapshotted, error) {
+// writeSnapshot writes the paused VM's state with w; a diff names parent
+// as its parent.
+func (vm *VM) writeSnapshot(w *snapshot.Writer, o SnapshotOptions, parent *snapshot.Parent) (Snapshotted, error) {
 	m := vm.m
 	n, clock := m.Instructions(), m.Clock()
 	ss, err := m.SnapshotState()
@@ -122,7 +126,7 @@ func (vm *VM) writeSnapshot(w *snapshot.Writer, o SnapshotOptions) (Snapshotted,
 	}
 	man := snapshot.Manifest{JuiceVersion: o.JuiceVersion, Kind: snapshot.KindFull, Instructions: n, Clock: clock, Spec: vm.Spec()}
 	if o.Diff {
-		man.Kind, man.Parent = snapshot.KindDiff, vm.snap.parent
+		man.Kind, man.Parent = snapshot.KindDiff, parent
 	}
 	disks := m.Disks()
 	for i, d := range vm.spec.Disks {
@@ -416,7 +420,8 @@ func Restore(dir string, o RestoreOptions) (*VM, error) {
 		abs = dir
 	}
 	vm.snap.parent = &snapshot.Parent{Path: abs, SHA256: tip.Digest}
-	vm.snap.verify = make(chan error, 1)
+	verify := make(chan error, 1)
+	vm.snap.verify = verify
 	dirs := make([]string, len(chain))
 	for i, f := range chain {
 		dirs[i] = f.Dir
@@ -429,11 +434,11 @@ func Restore(dir string, o RestoreOptions) (*VM, error) {
 				f.Close()
 			}
 			if err != nil {
-				vm.snap.verify <- err
+				verify <- err
 				return
 			}
 		}
-		vm.snap.verify <- nil
+		verify <- nil
 	}()
 	return vm, nil
 }
