@@ -313,6 +313,7 @@ func (w *Writer) WriteMemory(ram uint64, diff bool, pages func(put func(p uint32
 	runStart := int64(-1)
 	flush := func() error {
 		if len(run) == 0 {
+			runStart = -1
 			return nil
 		}
 		_, err := f.WriteAt(run, runStart)

@@ -299,3 +299,56 @@ func TestFolderRoundTrip(t *testing.T) {
 		t.Fatalf("flattened memory holds %d pages, want 6 (0 1 2 5 7 4095)", ff.Manifest.Memory.Pages)
 	}
 }
+
+// A diff holds the zero pages written since its parent as holes: the
+// pages after one are written where they belong.
+func TestDiffWithZeroPages(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "diff")
+	w, err := Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteState(testSections()); err != nil {
+		t.Fatal(err)
+	}
+	data := map[uint32]byte{2: 0, 9: 9, 10: 0, 11: 11, 40: 40}
+	if err := w.WriteMemory(16<<20, true, func(put func(uint32, []byte) error) error {
+		for _, p := range []uint32{2, 9, 10, 11, 40} {
+			if err := put(p, bytes.Repeat([]byte{data[p]}, pageSize)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(Manifest{Kind: KindDiff, Spec: testSpec(), Parent: &Parent{Path: "../full", SHA256: hex.EncodeToString(make([]byte, 32))}}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.VerifyMemory(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := f.OpenMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	n := 0
+	if err := f.EachPage(m, func(p uint32, b []byte) error {
+		n++
+		if want, ok := data[p]; !ok || !bytes.Equal(b, bytes.Repeat([]byte{want}, pageSize)) {
+			t.Errorf("page %d holds %d, want %d", p, b[0], want)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(data) {
+		t.Fatalf("%d pages, want %d", n, len(data))
+	}
+}
