@@ -191,7 +191,7 @@ func TestInstalled(t *testing.T) {
 		}
 	}
 	v := installedVersion(pj)
-	if v.Version != "v0.0.0-installed-test" || v.Init != "prebuilt" || v.Go == "" || len(v.Formats) < 4 {
+	if v.Version != "v0.0.0-installed-test" || v.Init != "prebuilt" || v.Go == "" || len(v.Formats) < 6 {
 		t.Errorf("juice version --json: %+v", v)
 	}
 

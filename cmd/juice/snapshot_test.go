@@ -192,3 +192,96 @@ func TestCtrlASnapshots(t *testing.T) {
 		t.Fatalf("restore: %s", r.stderr.String())
 	}
 }
+
+// snapshotPages returns the number of memory pages a snapshot folder's
+// snapshot.json says it holds.
+func snapshotPages(t *testing.T, dir string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "snapshot.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Memory struct {
+			Pages uint64 `json:"pages"`
+		} `json:"memory"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m.Memory.Pages
+}
+
+// TestDiffSnapshotAndFlattenGoOnExactly takes a full snapshot of a running
+// guest, lets it run on and takes a diff snapshot, which holds far fewer
+// pages; restoring the diff (through its parent) and restoring the chain
+// flattened into one full snapshot, with the chain removed, each go on
+// exactly as the uninterrupted run.
+func TestDiffSnapshotAndFlattenGoOnExactly(t *testing.T) {
+	vm := newSnapcheckVM(t, 2, false, false)
+	work := t.TempDir()
+	whole, errs, code := runJuice(t, append([]string{"run", "--stats", filepath.Join(work, "whole.json")}, vm.args...)...)
+	if code != 0 || !strings.Contains(whole, "snapcheck done") {
+		t.Fatalf("uninterrupted run: status %d\n%s\n%s", code, errs, whole)
+	}
+	want := readStats(t, filepath.Join(work, "whole.json"))
+
+	sock := filepath.Join(work, "api.sock")
+	cmd := exec.Command(juice(t), append([]string{"run", "--api", sock}, vm.args...)...)
+	var out, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	full, diff := filepath.Join(work, "full"), filepath.Join(work, "diff")
+	out.waitFor(t, "snapcheck 3 ", time.Minute)
+	if _, errs, code := runJuice(t, "snapshot", "--api", sock, "-o", full); code != 0 {
+		cmd.Wait()
+		t.Fatalf("full snapshot: status %d\n%s\n%s", code, errs, stderr.String())
+	}
+	out.waitFor(t, "snapcheck 4 ", time.Minute)
+	if _, errs, code := runJuice(t, "snapshot", "--api", sock, "-o", diff, "--diff", "--stop"); code != 0 || !strings.Contains(errs, "diff snapshot at instruction") {
+		cmd.Wait()
+		t.Fatalf("diff snapshot: status %d\n%s\n%s", code, errs, stderr.String())
+	}
+	cmd.Wait()
+	before := out.String()
+	if strings.Contains(before, "snapcheck done") {
+		t.Fatalf("the guest finished before the snapshot:\n%s", before)
+	}
+	fp, dp := snapshotPages(t, full), snapshotPages(t, diff)
+	t.Logf("full snapshot: %d pages, diff: %d", fp, dp)
+	if dp == 0 || dp*4 > fp {
+		t.Fatalf("the diff holds %d pages, the full snapshot %d: want far fewer", dp, fp)
+	}
+	if err := os.RemoveAll(vm.dir); err != nil {
+		t.Fatal(err)
+	}
+	restore := func(dir, name string) {
+		t.Helper()
+		after, errs, code := runJuice(t, "restore", dir, "--stats", filepath.Join(work, name+".json"))
+		if code != 0 {
+			t.Fatalf("restore %s: status %d\n%s\n%s", name, code, errs, after)
+		}
+		if before+after != whole {
+			t.Fatalf("restoring %s: snapshot and restore printed\n%s\n--- restored ---\n%s\nthe uninterrupted run\n%s", name, before, after, whole)
+		}
+		got := readStats(t, filepath.Join(work, name+".json"))
+		if got.Instructions != want.Instructions || got.Digest != want.Digest || got.Digest == "" {
+			t.Fatalf("restored %s ended at %d instructions, digest %s; the uninterrupted run at %d, %s",
+				name, got.Instructions, got.Digest, want.Instructions, want.Digest)
+		}
+	}
+	restore(diff, "diff")
+	flat := filepath.Join(t.TempDir(), "flat")
+	if _, errs, code := runJuice(t, "snapshot", "flatten", diff, "-o", flat); code != 0 || !strings.Contains(errs, "2 snapshots merged") {
+		t.Fatalf("flatten: status %d\n%s", code, errs)
+	}
+	for _, d := range []string{full, diff} {
+		if err := os.RemoveAll(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restore(flat, "flat")
+}

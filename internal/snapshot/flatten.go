@@ -60,9 +60,12 @@ func Flatten(dir, out, juiceVersion string) (int, error) {
 			if o == 0 {
 				continue
 			}
-			if _, err := mems[o-1].ReadAt(buf, int64(p)*pageSize); err != nil && !errors.Is(err, io.EOF) {
+			n, err := mems[o-1].ReadAt(buf, int64(p)*pageSize)
+			if err != nil && !errors.Is(err, io.EOF) {
 				return fmt.Errorf("snapshot %s: memory: %w", chain[o-1].Dir, err)
 			}
+			// A memory file may end before its last listed page.
+			clear(buf[n:])
 			if err := put(p, buf); err != nil {
 				return err
 			}

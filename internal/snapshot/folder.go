@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"strings"
@@ -312,6 +313,7 @@ func (w *Writer) WriteMemory(ram uint64, diff bool, pages func(put func(p uint32
 	runStart := int64(-1)
 	flush := func() error {
 		if len(run) == 0 {
+			runStart = -1
 			return nil
 		}
 		_, err := f.WriteAt(run, runStart)
@@ -397,8 +399,16 @@ func (w *Writer) WriteDisk(index int, copyTo func(f *os.File) error) (DiskInfo, 
 }
 
 // fileDigest returns the SHA-256 and size of an open file, read from its
-// start.
+// start: a regular file or a block device, not a pipe or a character
+// device, which might never end.
 func fileDigest(f *os.File) (string, int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return "", 0, err
+	}
+	if t := fi.Mode().Type(); t != 0 && t != fs.ModeDevice {
+		return "", 0, fmt.Errorf("%s: not a regular file or a block device", f.Name())
+	}
 	h := sha256.New()
 	n, err := io.Copy(h, io.NewSectionReader(f, 0, 1<<62))
 	if err != nil {
@@ -409,7 +419,7 @@ func fileDigest(f *os.File) (string, int64, error) {
 
 // FileDigest returns the SHA-256 and size of the file at path.
 func FileDigest(path string) (string, int64, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return "", 0, err
 	}
@@ -449,6 +459,10 @@ func (w *Writer) Commit(m Manifest) error {
 		return fmt.Errorf("snapshot: %w", err)
 	}
 	b = append(b, '\n')
+	// What this Juice writes, it reads back.
+	if _, err := DecodeManifest(b); err != nil {
+		return fmt.Errorf("snapshot: the snapshot.json written would be refused: %w", err)
+	}
 	sum := sha256.Sum256(b)
 	w.digest = hex.EncodeToString(sum[:])
 	f, err := os.OpenFile(filepath.Join(w.tmp, ManifestFile), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
@@ -532,9 +546,29 @@ func Open(dir string) (*Folder, error) {
 // Close releases the folder.
 func (f *Folder) Close() error { return f.root.Close() }
 
+// openFile opens a file of the folder for reading, inside the folder
+// only, and without waiting: a named pipe in a hostile folder must not
+// hang the reader. The error names the file.
+func (f *Folder) openFile(name string) (*os.File, error) {
+	fd, err := f.root.OpenFile(name, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		var pe *fs.PathError
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("%s: missing", name)
+		case errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "escapes"):
+			return nil, fmt.Errorf("%s: a link out of the snapshot folder (refused)", name)
+		case errors.As(err, &pe):
+			return nil, fmt.Errorf("%s: %w", name, pe.Err)
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return fd, nil
+}
+
 // readBounded reads a file of the folder, refusing one larger than max.
 func (f *Folder) readBounded(name string, max int64) ([]byte, error) {
-	fd, err := f.root.Open(name)
+	fd, err := f.openFile(name)
 	if err != nil {
 		return nil, err
 	}
@@ -560,10 +594,10 @@ func (f *Folder) readBounded(name string, max int64) ([]byte, error) {
 }
 
 func (f *Folder) load() error {
-	b, err := f.readBounded(ManifestFile, maxManifest)
-	if errors.Is(err, fs.ErrNotExist) {
+	if _, err := f.root.Lstat(ManifestFile); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("no %s: not a snapshot folder", ManifestFile)
 	}
+	b, err := f.readBounded(ManifestFile, maxManifest)
 	if err != nil {
 		return err
 	}
@@ -603,8 +637,11 @@ func (f *Folder) readChecked(name string, max int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if int64(len(b)) != fi.Size {
+		return nil, fmt.Errorf("%s: %d bytes, %s says %d: the snapshot is damaged (cut short or added to)", name, len(b), ManifestFile, fi.Size)
+	}
 	sum := sha256.Sum256(b)
-	if int64(len(b)) != fi.Size || hex.EncodeToString(sum[:]) != fi.SHA256 {
+	if hex.EncodeToString(sum[:]) != fi.SHA256 {
 		return nil, fmt.Errorf("%s does not match its digest in %s: the snapshot is damaged", name, ManifestFile)
 	}
 	return b, nil
@@ -613,16 +650,33 @@ func (f *Folder) readChecked(name string, max int64) ([]byte, error) {
 // DecodeManifest decodes and checks snapshot.json.
 func DecodeManifest(b []byte) (Manifest, error) {
 	var probe struct {
-		Format *int `json:"format"`
+		Format       *int   `json:"format"`
+		JuiceVersion string `json:"juice_version"`
 	}
 	if err := json.Unmarshal(b, &probe); err != nil {
-		return Manifest{}, fmt.Errorf("not JSON: %w", err)
+		// A manifest whose juice_version is not a string still says
+		// which format it is.
+		probe.JuiceVersion = ""
+		var p2 struct {
+			Format *int `json:"format"`
+		}
+		if json.Unmarshal(b, &p2) != nil {
+			return Manifest{}, fmt.Errorf("not JSON: %w", err)
+		}
+		probe.Format = p2.Format
 	}
 	if probe.Format == nil {
 		return Manifest{}, errors.New("no format version: not a Juice snapshot")
 	}
-	if *probe.Format < 1 || *probe.Format > FormatVersion {
-		return Manifest{}, fmt.Errorf("format version %d; this Juice reads versions 1 to %d", *probe.Format, FormatVersion)
+	if *probe.Format > FormatVersion {
+		by := ""
+		if v := probe.JuiceVersion; v != "" && len(v) <= 64 && printable(v) {
+			by = fmt.Sprintf(" (written by Juice %s)", v)
+		}
+		return Manifest{}, fmt.Errorf("format version %d%s is newer than this Juice reads (versions 1 to %d): restore it with a newer Juice", *probe.Format, by, FormatVersion)
+	}
+	if *probe.Format < 1 {
+		return Manifest{}, fmt.Errorf("format version %d: not a Juice snapshot format (1 to %d)", *probe.Format, FormatVersion)
 	}
 	var m Manifest
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -697,12 +751,14 @@ func isHexDigest(s string) bool {
 // OpenMemory opens the memory file, checked to be a regular file no
 // longer than RAM. Its digest is checked by VerifyMemory.
 func (f *Folder) OpenMemory() (*os.File, error) {
-	fd, err := f.root.Open(MemoryFile)
+	fd, err := f.openFile(MemoryFile)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", f.Dir, err)
 	}
 	fi, err := fd.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
+	if err != nil {
+		err = fmt.Errorf("memory: %w", err)
+	} else if !fi.Mode().IsRegular() {
 		err = errors.New("memory: not a regular file")
 	}
 	if err == nil && uint64(fi.Size()) > f.Manifest.Memory.RAM {
@@ -716,9 +772,11 @@ func (f *Folder) OpenMemory() (*os.File, error) {
 }
 
 // DiffPages returns, for a diff snapshot, the bitmap of the pages its
-// memory holds.
+// memory holds, checked to list only pages of RAM, as many as
+// snapshot.json says.
 func (f *Folder) DiffPages() ([]uint64, error) {
-	words := (f.Manifest.Memory.RAM/pageSize + 63) / 64
+	pages := f.Manifest.Memory.RAM / pageSize
+	words := (pages + 63) / 64
 	b, err := f.readChecked(PagesFile, int64(words*8))
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", f.Dir, err)
@@ -726,69 +784,130 @@ func (f *Folder) DiffPages() ([]uint64, error) {
 	if uint64(len(b)) != words*8 {
 		return nil, fmt.Errorf("snapshot %s: %s: %d bytes, not %d", f.Dir, PagesFile, len(b), words*8)
 	}
-	bits := make([]uint64, words)
-	for i := range bits {
-		bits[i] = binary.LittleEndian.Uint64(b[8*i:])
+	bm := make([]uint64, words)
+	var n uint64
+	for i := range bm {
+		bm[i] = binary.LittleEndian.Uint64(b[8*i:])
+		n += uint64(bits.OnesCount64(bm[i]))
 	}
-	return bits, nil
+	if extra := pages % 64; extra != 0 && bm[words-1]>>extra != 0 {
+		return nil, fmt.Errorf("snapshot %s: %s lists pages beyond the %d pages of RAM", f.Dir, PagesFile, pages)
+	}
+	if n != f.Manifest.Memory.Pages {
+		return nil, fmt.Errorf("snapshot %s: %s lists %d pages, %s says %d", f.Dir, PagesFile, n, ManifestFile, f.Manifest.Memory.Pages)
+	}
+	return bm, nil
 }
 
 // EachPage calls fn with each page the memory file holds, in order: for
 // a full snapshot those that are not zero, for a diff those its bitmap
-// lists.
+// lists (a listed page beyond the end of the file is zero). The work is
+// bounded by the data the file holds and the pages the bitmap lists, not
+// by the size of RAM the manifest claims.
 func (f *Folder) EachPage(mem *os.File, fn func(p uint32, data []byte) error) error {
-	var bits []uint64
-	if f.Manifest.Kind == KindDiff {
-		var err error
-		if bits, err = f.DiffPages(); err != nil {
-			return err
-		}
-	}
 	pages := f.Manifest.Memory.RAM / pageSize
-	buf := make([]byte, 1<<20)
-	var zero [pageSize]byte
 	fi, err := mem.Stat()
 	if err != nil {
-		return err
+		return fmt.Errorf("snapshot %s: memory: %w", f.Dir, err)
 	}
-	size := fi.Size()
-	for off := int64(0); off < int64(pages)*pageSize; off += int64(len(buf)) {
-		n := min(int64(len(buf)), int64(pages)*pageSize-off)
-		chunk := buf[:n]
-		// Skip what the bitmap does not list, and holes.
-		if bits != nil && !anyBit(bits, uint64(off/pageSize), uint64(n/pageSize)) {
-			continue
-		}
-		if off >= size {
-			clear(chunk)
-		} else if _, err := mem.ReadAt(chunk, off); err != nil && err != io.EOF {
-			return fmt.Errorf("snapshot %s: memory: %w", f.Dir, err)
-		}
-		for k := int64(0); k < n; k += pageSize {
-			p := uint64(off+k) / pageSize
-			page := chunk[k : k+pageSize]
-			if bits != nil {
-				if bits[p/64]>>(p%64)&1 == 0 {
-					continue
+	size := min(uint64(fi.Size()), pages*pageSize)
+	// A window of the file, read a chunk at a time; what lies beyond
+	// the file's end reads as zero.
+	const chunkSize = 1 << 20
+	buf := make([]byte, chunkSize)
+	bufStart := int64(-1)
+	var bufLen int64
+	window := func(start, n int64) ([]byte, error) {
+		if start != bufStart || n > bufLen {
+			bufStart, bufLen = start, n
+			chunk := buf[:n]
+			got := 0
+			if start < int64(size) {
+				var err error
+				got, err = mem.ReadAt(chunk[:min(n, int64(size)-start)], start)
+				if err != nil && err != io.EOF {
+					bufStart = -1
+					return nil, fmt.Errorf("snapshot %s: memory: %w", f.Dir, err)
 				}
-			} else if bytes.Equal(page, zero[:]) {
-				continue
 			}
-			if err := fn(uint32(p), page); err != nil {
+			clear(chunk[got:])
+		}
+		return buf[:n], nil
+	}
+	if f.Manifest.Kind == KindDiff {
+		bm, err := f.DiffPages()
+		if err != nil {
+			return err
+		}
+		for w, word := range bm {
+			for word != 0 {
+				p := uint64(w)*64 + uint64(bits.TrailingZeros64(word))
+				word &= word - 1
+				off := int64(p * pageSize)
+				start := off &^ (chunkSize - 1)
+				chunk, err := window(start, min(chunkSize, int64(pages*pageSize)-start))
+				if err != nil {
+					return err
+				}
+				if err := fn(uint32(p), chunk[off-start:off-start+pageSize]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	var zero [pageSize]byte
+	return dataExtents(mem, int64(size), func(from, to int64) error {
+		from &^= pageSize - 1
+		to = min((to+pageSize-1)&^(pageSize-1), int64(pages*pageSize))
+		for off := from; off < to; off += chunkSize {
+			chunk, err := window(off, min(chunkSize, to-off))
+			if err != nil {
 				return err
 			}
+			for k := 0; k < len(chunk); k += pageSize {
+				page := chunk[k : k+pageSize]
+				if bytes.Equal(page, zero[:]) {
+					continue
+				}
+				if err := fn(uint32((off+int64(k))/pageSize), page); err != nil {
+					return err
+				}
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
-func anyBit(bits []uint64, first, n uint64) bool {
-	for p := first; p < first+n; p++ {
-		if bits[p/64]>>(p%64)&1 != 0 {
-			return true
+// dataExtents calls fn with each extent [from, to) of f below size that
+// holds data (not a hole), in order; a file system that cannot tell
+// reports all of it as data.
+func dataExtents(f *os.File, size int64, fn func(from, to int64) error) error {
+	fd := int(f.Fd())
+	for off := int64(0); off < size; {
+		start, err := unix.Seek(fd, off, unix.SEEK_DATA)
+		if errors.Is(err, unix.ENXIO) {
+			return nil // only a hole is left
 		}
+		if err != nil {
+			return fn(off, size)
+		}
+		if start >= size {
+			return nil
+		}
+		end, err := unix.Seek(fd, start, unix.SEEK_HOLE)
+		if err != nil || end > size {
+			end = size
+		}
+		if end <= start {
+			return fn(start, size)
+		}
+		if err := fn(start, end); err != nil {
+			return err
+		}
+		off = end
 	}
-	return false
+	return nil
 }
 
 // VerifyMemory checks the memory file against its digest.
@@ -823,12 +942,14 @@ func (f *Folder) OpenDisk(index int) (*os.File, error) {
 		return nil, fmt.Errorf("snapshot %s: disk %d has no contents in the folder", f.Dir, index)
 	}
 	d := f.Manifest.Disks[index]
-	fd, err := f.root.Open(d.File)
+	fd, err := f.openFile(d.File)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", f.Dir, err)
 	}
 	sum, size, err := fileDigest(fd)
-	if err == nil && (sum != d.SHA256 || size != d.Size) {
+	if err != nil {
+		err = fmt.Errorf("%s: %w", d.File, err)
+	} else if sum != d.SHA256 || size != d.Size {
 		err = fmt.Errorf("%s does not match its digest in %s: the snapshot is damaged", d.File, ManifestFile)
 	}
 	if err != nil {

@@ -19,3 +19,28 @@ func RISCVImage(code ...uint32) []byte {
 
 // SpinImage is a RISCVImage that loops forever.
 func SpinImage() []byte { return RISCVImage(0x0000006f) }
+
+// CounterImage is a RISCVImage that counts rounds in a0: each round
+// stores the count into one of 256 pages of RAM from 0x8040_0000 (the
+// page moves on each round), spins about 8000 instructions and prints a
+// '.' on the UART; after k×4096 rounds (k below 0x80000) it powers off
+// with status 0. A small guest for snapshot tests, which dirties memory
+// as it goes:
+//
+//	lui s1,0x10000 ; lui s2,0x80400 ; slli s2,s2,32 ; srli s2,s2,32
+//	lui s3,k
+//	loop: addi a0,a0,1 ; andi t0,a0,255 ; slli t0,t0,12 ; add t0,t0,s2
+//	      sd a0,0(t0)
+//	      lui t2,1 ; delay: addi t2,t2,-1 ; bne t2,zero,delay
+//	      addi t1,zero,'.' ; sb t1,0(s1)
+//	      bltu a0,s3,loop
+//	lui t0,0x100 ; lui t1,5 ; addi t1,t1,0x555 ; sw t1,0(t0) ; j .
+func CounterImage(k uint32) []byte {
+	return RISCVImage(
+		0x100004b7, 0x80400937, 0x02091913, 0x02095913, k<<12|0x9b7,
+		0x00150513, 0x0ff57293, 0x00c29293, 0x012282b3, 0x00a2b023,
+		0x000013b7, 0xfff38393, 0xfe039ee3,
+		0x02e00313, 0x00648023, 0xfd356ce3,
+		0x001002b7, 0x00005337, 0x55530313, 0x0062a023, 0x0000006f,
+	)
+}

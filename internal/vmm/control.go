@@ -77,20 +77,27 @@ func (vm *VM) Run(ctx context.Context) (machine.Exit, error) {
 		c.setLocked(StateStopped)
 		c.mu.Unlock()
 	}()
+	// A restored VM's memory is checked against its digests while it
+	// runs: a mismatch stops it; a run that ends first waits for the
+	// check (unless it was canceled), so a damaged snapshot never passes
+	// for a good one.
+	var verified chan error
 	if ch := vm.snap.verify; ch != nil {
-		done := make(chan struct{})
-		defer close(done)
+		verified = make(chan error, 1)
 		go func() {
-			select {
-			case err := <-ch:
-				if err != nil {
-					vm.fail(err)
-				}
-			case <-done:
+			err := <-ch
+			if err != nil {
+				vm.fail(err)
 			}
+			verified <- err
 		}()
 	}
 	e, err := vm.run(ctx)
+	if verified != nil && ctx.Err() == nil {
+		if verr := <-verified; err == nil && verr != nil {
+			return e, verr
+		}
+	}
 	c.mu.Lock()
 	failure := c.failure
 	c.mu.Unlock()

@@ -438,7 +438,8 @@ func Restore(dir string, o RestoreOptions) (*VM, error) {
 		abs = dir
 	}
 	vm.snap.parent = &snapshot.Parent{Path: abs, SHA256: tip.Digest}
-	vm.snap.verify = make(chan error, 1)
+	verify := make(chan error, 1)
+	vm.snap.verify = verify
 	dirs := make([]string, len(chain))
 	for i, f := range chain {
 		dirs[i] = f.Dir
@@ -451,11 +452,11 @@ func Restore(dir string, o RestoreOptions) (*VM, error) {
 				f.Close()
 			}
 			if err != nil {
-				vm.snap.verify <- err
+				verify <- err
 				return
 			}
 		}
-		vm.snap.verify <- nil
+		verify <- nil
 	}()
 	return vm, nil
 }
