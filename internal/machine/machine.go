@@ -500,7 +500,11 @@ func (m *Machine) run(ctx context.Context, limit, clock uint64, pause bool) (Exi
 	}
 	pausing := func() bool { return pause || errors.Is(context.Cause(ctx), ErrPause) }
 	if m.started.IsZero() {
-		m.started = time.Now()
+		// The wall clock that paces an idle guest starts where the
+		// guest's clock is: a machine restored from a snapshot or a
+		// checkpoint goes on at once instead of waiting for real time to
+		// catch up with the clock it was saved at.
+		m.started = time.Now().Add(-guestTime(m.now))
 	}
 	defer m.console.Flush()
 	done := m.Instructions()
@@ -671,8 +675,7 @@ func (m *Machine) idle(ctx context.Context, next uint64, pausing func() bool) bo
 	// does not run ahead of the wall clock.
 	var timeout <-chan time.Time
 	if next != ^uint64(0) {
-		guest := time.Duration(next/InstructionsPerTick) * (time.Second / TimebaseHz)
-		wait := guest - time.Since(m.started)
+		wait := guestTime(next) - time.Since(m.started)
 		if wait <= 0 {
 			m.now = next
 			return true
@@ -694,6 +697,11 @@ func (m *Machine) idle(ctx context.Context, next uint64, pausing func() bool) bo
 		m.now = next
 	}
 	return true
+}
+
+// guestTime is the guest time at clock (instructions of one hart).
+func guestTime(clock uint64) time.Duration {
+	return time.Duration(clock/InstructionsPerTick) * (time.Second / TimebaseHz)
 }
 
 // panicDetector watches console output for the Linux panic banner.
