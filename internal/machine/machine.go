@@ -208,6 +208,7 @@ type Machine struct {
 	fromhost   uint64
 	dtbAddr    uint64
 	started    time.Time
+	firstInsn  time.Time // when the first instruction this process ran began
 	rounds     uint64
 	// progress is the instruction count and the clock at the start of
 	// the latest round, for other goroutines to read while it runs.
@@ -430,6 +431,13 @@ func (m *Machine) Run(ctx context.Context) (Exit, error) {
 	return e, err
 }
 
+// FirstInstruction returns the host time at which the first instruction
+// this machine executed in this process began (taken just before the
+// hart's run that executed it), or the zero time before any ran. For a
+// restored machine it is the first instruction after the restore. Call it
+// once Run has returned, or from the goroutine that runs the machine.
+func (m *Machine) FirstInstruction() time.Time { return m.firstInsn }
+
 // RunTo runs until the machine has executed exactly n instructions in all
 // (see Instructions), following the very schedule an uninterrupted Run
 // follows: it may pause in the middle of a hart's share of a scheduling
@@ -558,11 +566,18 @@ func (m *Machine) run(ctx context.Context, limit, clock uint64, pause bool) (Exi
 					}
 					budget = 1
 				}
+				var t time.Time
+				if m.firstInsn.IsZero() {
+					t = time.Now()
+				}
 				k := h.Run(budget)
 				rd.used += k
 				done += k
 				if k == 0 {
 					break
+				}
+				if m.firstInsn.IsZero() {
+					m.firstInsn = t
 				}
 				rd.ran = true
 			}
