@@ -2,6 +2,8 @@
 # Prints Juice's speed beside QEMU's (the anchor), measured in the same run:
 #  1. boot to power-off of the default appliance (same kernel and initramfs);
 #  2. guest MIPS on a CPU-bound bare-metal program (bench/cpu).
+# then the Go mains in bench/ (io, replay, appliance, snapshot: snapshots,
+# restore and live migration).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
@@ -49,3 +51,4 @@ printf "   ratio juice/qemu speed: %.2f\n" "$(echo "$qc / $jc" | bc -l)"
 go run ./bench/io -juice "$juice"
 go run ./bench/replay -juice "$juice" -runs "$RUNS"
 go run ./bench/appliance -juice "$juice" -runs "$RUNS"
+go run ./bench/snapshot -juice "$juice" -runs "$RUNS"

@@ -45,6 +45,8 @@ type runFlags struct {
 	snapshotDir                             string
 	// digest is the final state's digest, for --stats.
 	digest string
+	// restore is juice restore's timing, for --stats.
+	restore *RestoreStats
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
@@ -432,6 +434,8 @@ type stats struct {
 	CPUs         int     `json:"cpus"`
 	// Digest is the SHA-256 of the machine's state at the end (hex).
 	Digest string `json:"digest,omitempty"`
+	// juice restore only.
+	*RestoreStats
 }
 
 // checkStats checks, before anything runs, that --stats is none of the
@@ -452,7 +456,7 @@ func (f *runFlags) checkStats(spec *vmspec.Spec, others ...string) error {
 func (f *runFlags) report(spec *vmspec.Spec, e machine.Exit, wall time.Duration) error {
 	code := exitCode(e)
 	if f.stats != "" {
-		s := stats{Instructions: e.Instructions, WallSeconds: wall.Seconds(), Exit: e.Kind.String(), ExitCode: code, CPUs: spec.CPUs, Digest: f.digest}
+		s := stats{Instructions: e.Instructions, WallSeconds: wall.Seconds(), Exit: e.Kind.String(), ExitCode: code, CPUs: spec.CPUs, Digest: f.digest, RestoreStats: f.restore}
 		if s.WallSeconds > 0 {
 			s.MIPS = float64(e.Instructions) / s.WallSeconds / 1e6
 		}

@@ -145,13 +145,16 @@ func (f *restoreFlags) run(ctx context.Context, build func(vmm.RestoreOptions) (
 	var e machine.Exit
 	var spec vmspec.Spec
 	var digest string
+	var rt restoreTiming
 	migrated := false
 	err = withConsole(ctx, func(ctx context.Context, vo vmm.Options, con *console) error {
 		o.Options = vo
+		t := time.Now()
 		vm, err := build(o)
 		if err != nil {
 			return err
 		}
+		rt.restore = time.Since(t)
 		defer vm.Close()
 		spec = vm.Spec()
 		for _, n := range vm.Notes() {
@@ -166,6 +169,7 @@ func (f *restoreFlags) run(ctx context.Context, build func(vmm.RestoreOptions) (
 		}
 		e, err = vm.Run(ctx)
 		stopAPI()
+		rt.first = vm.Machine().FirstInstruction()
 		if migrated = errors.Is(err, vmm.ErrMigrated); migrated {
 			return reportMigrated(vm)
 		}
@@ -178,7 +182,7 @@ func (f *restoreFlags) run(ctx context.Context, build func(vmm.RestoreOptions) (
 	if err != nil || migrated {
 		return err
 	}
-	rf := runFlags{stats: f.stats, digest: digest}
+	rf := runFlags{stats: f.stats, digest: digest, restore: rt.stats(start)}
 	return rf.report(&spec, e, time.Since(start))
 }
 
@@ -240,4 +244,36 @@ func newRestoreCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	return cmd
+}
+
+// restoreTiming is how long a restore took, for --stats.
+type restoreTiming struct {
+	restore time.Duration // vmm.Restore: open the folder, map memory, build the machine, load its state
+	first   time.Time     // the first guest instruction after it began (zero: none ran)
+}
+
+// stats returns the --stats fields of a restore whose command began at start.
+func (rt restoreTiming) stats(start time.Time) *RestoreStats {
+	s := &RestoreStats{RestoreSeconds: rt.restore.Seconds()}
+	if !rt.first.IsZero() {
+		s.FirstInstructionSeconds = rt.first.Sub(start).Seconds()
+		s.FirstInstructionUnixNano = rt.first.UnixNano()
+	}
+	return s
+}
+
+// RestoreStats are the fields juice restore adds to --stats.
+type RestoreStats struct {
+	// RestoreSeconds is the in-process restore: opening the snapshot
+	// folder, mapping its memory, building the machine and loading its
+	// state (vmm.Restore).
+	RestoreSeconds float64 `json:"restore_seconds"`
+	// FirstInstructionSeconds is the time from the start of the restore
+	// command (after the process started and parsed its flags) to the
+	// start of the first guest instruction after the restore;
+	// FirstInstructionUnixNano is that instant on the host's wall clock,
+	// for a caller to measure from the moment it started the process.
+	// Both are left out when no instruction ran.
+	FirstInstructionSeconds  float64 `json:"first_instruction_seconds,omitempty"`
+	FirstInstructionUnixNano int64   `json:"first_instruction_unix_nano,omitempty"`
 }

@@ -208,6 +208,7 @@ type Machine struct {
 	fromhost   uint64
 	dtbAddr    uint64
 	started    time.Time
+	firstInsn  time.Time // when the first instruction this process ran began
 	rounds     uint64
 	// progress is the instruction count and the clock at the start of
 	// the latest round, for other goroutines to read while it runs.
@@ -430,6 +431,13 @@ func (m *Machine) Run(ctx context.Context) (Exit, error) {
 	return e, err
 }
 
+// FirstInstruction returns the host time at which the first instruction
+// this machine executed in this process began (taken just before the
+// hart's run that executed it), or the zero time before any ran. For a
+// restored machine it is the first instruction after the restore. Call it
+// once Run has returned, or from the goroutine that runs the machine.
+func (m *Machine) FirstInstruction() time.Time { return m.firstInsn }
+
 // RunTo runs until the machine has executed exactly n instructions in all
 // (see Instructions), following the very schedule an uninterrupted Run
 // follows: it may pause in the middle of a hart's share of a scheduling
@@ -500,7 +508,11 @@ func (m *Machine) run(ctx context.Context, limit, clock uint64, pause bool) (Exi
 	}
 	pausing := func() bool { return pause || errors.Is(context.Cause(ctx), ErrPause) }
 	if m.started.IsZero() {
-		m.started = time.Now()
+		// The wall clock that paces an idle guest starts where the
+		// guest's clock is: a machine restored from a snapshot or a
+		// checkpoint goes on at once instead of waiting for real time to
+		// catch up with the clock it was saved at.
+		m.started = time.Now().Add(-guestTime(m.now))
 	}
 	defer m.console.Flush()
 	done := m.Instructions()
@@ -554,11 +566,18 @@ func (m *Machine) run(ctx context.Context, limit, clock uint64, pause bool) (Exi
 					}
 					budget = 1
 				}
+				var t time.Time
+				if m.firstInsn.IsZero() {
+					t = time.Now()
+				}
 				k := h.Run(budget)
 				rd.used += k
 				done += k
 				if k == 0 {
 					break
+				}
+				if m.firstInsn.IsZero() {
+					m.firstInsn = t
 				}
 				rd.ran = true
 			}
@@ -671,8 +690,7 @@ func (m *Machine) idle(ctx context.Context, next uint64, pausing func() bool) bo
 	// does not run ahead of the wall clock.
 	var timeout <-chan time.Time
 	if next != ^uint64(0) {
-		guest := time.Duration(next/InstructionsPerTick) * (time.Second / TimebaseHz)
-		wait := guest - time.Since(m.started)
+		wait := guestTime(next) - time.Since(m.started)
 		if wait <= 0 {
 			m.now = next
 			return true
@@ -694,6 +712,11 @@ func (m *Machine) idle(ctx context.Context, next uint64, pausing func() bool) bo
 		m.now = next
 	}
 	return true
+}
+
+// guestTime is the guest time at clock (instructions of one hart).
+func guestTime(clock uint64) time.Duration {
+	return time.Duration(clock/InstructionsPerTick) * (time.Second / TimebaseHz)
 }
 
 // panicDetector watches console output for the Linux panic banner.
