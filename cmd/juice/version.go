@@ -12,6 +12,7 @@ import (
 	"github.com/juicevm/juice/internal/appliance"
 	"github.com/juicevm/juice/internal/guestinit"
 	"github.com/juicevm/juice/internal/replay"
+	"github.com/juicevm/juice/internal/migration"
 	"github.com/juicevm/juice/internal/snapshot"
 	"github.com/juicevm/juice/internal/virtio/blk"
 	"github.com/juicevm/juice/internal/vmspec"
@@ -42,6 +43,7 @@ var fileFormats = []fileFormat{
 	{"appliance manifest", appliance.ManifestFormat, "DIR/manifest.json (juice build, juice run DIR)"},
 	{"VM spec", vmspec.Version, "the \"config\" of a recording's header (docs/vm-spec.md)"},
 	{"snapshot", snapshot.FormatVersion, "DIR/snapshot.json and its folder (juice snapshot, juice restore; docs/snapshots.md)"},
+	{"migration protocol", migration.Version, "the stream between juice migrate and juice receive (docs/migration.md)"},
 }
 
 // versionInfo is what juice version prints.
