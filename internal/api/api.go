@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/juicevm/juice/internal/snapshot"
 	"github.com/juicevm/juice/internal/unixsock"
 	"github.com/juicevm/juice/internal/vmm"
 )
@@ -170,7 +171,7 @@ func done(w http.ResponseWriter, log *slog.Logger, what string, err error) {
 	switch {
 	case err == nil:
 		w.WriteHeader(http.StatusNoContent)
-	case errors.Is(err, vmm.ErrNotRunning):
+	case errors.Is(err, vmm.ErrNotRunning), errors.Is(err, vmm.ErrNoParent), errors.Is(err, snapshot.ErrExists):
 		fault(w, http.StatusConflict, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		fault(w, http.StatusServiceUnavailable, "the request ended before the VM did: "+err.Error())

@@ -72,6 +72,9 @@ const (
 	stateVersion   = 1
 )
 
+// ErrExists is returned when the folder to write exists already.
+var ErrExists = errors.New("exists")
+
 // Section is one component's saved state: a named, versioned, length-
 // prefixed part of the state file.
 type Section struct {
@@ -253,7 +256,7 @@ func Create(dir string) (*Writer, error) {
 	}
 	dir = filepath.Clean(dir)
 	if _, err := os.Lstat(dir); err == nil {
-		return nil, fmt.Errorf("snapshot: %s exists: not replacing it (name a new folder)", dir)
+		return nil, fmt.Errorf("snapshot: %s %w: not replacing it (name a new folder)", dir, ErrExists)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}

@@ -32,6 +32,10 @@ type snapshots struct {
 	verify chan error
 }
 
+// ErrNoParent is returned for a diff snapshot of a VM that has no snapshot
+// to diff against.
+var ErrNoParent = errors.New("a diff snapshot needs a snapshot of this VM to be taken (or restored from) before it")
+
 // SnapshotOptions are how a snapshot is taken.
 type SnapshotOptions struct {
 	// Diff writes only the pages written since the VM's previous snapshot
@@ -64,7 +68,7 @@ func (vm *VM) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (s Sn
 	defer vm.snap.mu.Unlock()
 	parent := vm.snap.parent
 	if o.Diff && parent == nil {
-		return Snapshotted{}, errors.New("snapshot: a diff snapshot needs a snapshot of this VM to be taken (or restored from) before it")
+		return Snapshotted{}, fmt.Errorf("snapshot: %w", ErrNoParent)
 	}
 	switch vm.Info().State {
 	case StateRunning, StatePaused:
