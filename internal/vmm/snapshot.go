@@ -102,41 +102,62 @@ func (vm *VM) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (s Sn
 
 // writeSnapshot writes the paused VM's state with w.
 func (vm *VM) writeSnapshot(w *snapshot.Writer, o SnapshotOptions) (Snapshotted, error) {
-	m := vm.m
-	n, clock := m.Instructions(), m.Clock()
-	ss, err := m.SnapshotState()
-	if err != nil {
-		return Snapshotted{}, err
-	}
-	if err := w.WriteState(ss); err != nil {
-		return Snapshotted{}, err
-	}
-	var stored uint64
-	if err := w.WriteMemory(uint64(vm.spec.Memory), o.Diff, func(put func(uint32, []byte) error) error {
-		return m.RAMPages(o.Diff, func(p uint32, b []byte) error { stored++; return put(p, b) })
-	}); err != nil {
-		return Snapshotted{}, err
-	}
 	if o.JuiceVersion == "" {
 		o.JuiceVersion = vm.version
 	}
-	man := snapshot.Manifest{JuiceVersion: o.JuiceVersion, Kind: snapshot.KindFull, Instructions: n, Clock: clock, Spec: vm.Spec()}
+	var parent *snapshot.Parent
 	if o.Diff {
-		man.Kind, man.Parent = snapshot.KindDiff, vm.snap.parent
+		parent = vm.snap.parent
+	}
+	s, digest, err := writeSnapshot(w, vm.m, vm.spec, o, parent, vm.roDigest)
+	if err != nil {
+		return s, err
+	}
+	abs, err := filepath.Abs(w.Dir())
+	if err != nil {
+		abs = w.Dir()
+	}
+	vm.snap.parent = &snapshot.Parent{Path: abs, SHA256: digest}
+	return s, nil
+}
+
+// writeSnapshot writes the state of the paused machine m, built from spec,
+// with w: a diff against parent when o.Diff is set, else full. roDigest
+// gives the digest and size of read-only disk i. It returns the digest of
+// the snapshot.json written.
+func writeSnapshot(w *snapshot.Writer, m *machine.Machine, spec vmspec.Spec, o SnapshotOptions, parent *snapshot.Parent,
+	roDigest func(i int, path string) (string, int64, error)) (Snapshotted, string, error) {
+	n, clock := m.Instructions(), m.Clock()
+	ss, err := m.SnapshotState()
+	if err != nil {
+		return Snapshotted{}, "", err
+	}
+	if err := w.WriteState(ss); err != nil {
+		return Snapshotted{}, "", err
+	}
+	var stored uint64
+	if err := w.WriteMemory(uint64(spec.Memory), o.Diff, func(put func(uint32, []byte) error) error {
+		return m.RAMPages(o.Diff, func(p uint32, b []byte) error { stored++; return put(p, b) })
+	}); err != nil {
+		return Snapshotted{}, "", err
+	}
+	man := snapshot.Manifest{JuiceVersion: o.JuiceVersion, Kind: snapshot.KindFull, Instructions: n, Clock: clock, Spec: spec.Clone()}
+	if o.Diff {
+		man.Kind, man.Parent = snapshot.KindDiff, parent
 	}
 	disks := m.Disks()
-	for i, d := range vm.spec.Disks {
+	for i, d := range spec.Disks {
 		if d.ReadOnly {
-			sum, size, err := vm.roDigest(i, d.Path)
+			sum, size, err := roDigest(i, d.Path)
 			if err != nil {
-				return Snapshotted{}, fmt.Errorf("snapshot: disk %d: %w", i, err)
+				return Snapshotted{}, "", fmt.Errorf("snapshot: disk %d: %w", i, err)
 			}
 			man.Disks = append(man.Disks, snapshot.DiskInfo{Path: d.Path, SHA256: sum, Size: size})
 			continue
 		}
 		info, err := w.WriteDisk(i, disks[i].CopyTo)
 		if err != nil {
-			return Snapshotted{}, err
+			return Snapshotted{}, "", err
 		}
 		man.Disks = append(man.Disks, info)
 	}
@@ -151,14 +172,28 @@ func (vm *VM) writeSnapshot(w *snapshot.Writer, o SnapshotOptions) (Snapshotted,
 		man.Parent = &p
 	}
 	if err := w.Commit(man); err != nil {
+		return Snapshotted{}, "", err
+	}
+	return Snapshotted{Dir: w.Dir(), Kind: man.Kind, Instructions: n, Clock: clock, Pages: stored}, w.Digest(), nil
+}
+
+// SnapshotMachine writes a full snapshot of the paused machine m, built
+// from spec, into the new folder dir: the state a replay reached, which
+// juice restore goes on from live. A failed snapshot leaves nothing under
+// dir.
+func SnapshotMachine(dir string, m *machine.Machine, spec vmspec.Spec, o SnapshotOptions) (Snapshotted, error) {
+	if o.Diff {
+		return Snapshotted{}, errors.New("snapshot: a machine without a snapshot before has nothing to diff against")
+	}
+	w, err := snapshot.Create(dir)
+	if err != nil {
 		return Snapshotted{}, err
 	}
-	abs, err := filepath.Abs(w.Dir())
-	if err != nil {
-		abs = w.Dir()
-	}
-	vm.snap.parent = &snapshot.Parent{Path: abs, SHA256: w.Digest()}
-	return Snapshotted{Dir: w.Dir(), Kind: man.Kind, Instructions: n, Clock: clock, Pages: stored}, nil
+	defer w.Abort()
+	s, _, err := writeSnapshot(w, m, spec, o, nil, func(_ int, path string) (string, int64, error) {
+		return snapshot.FileDigest(path)
+	})
+	return s, err
 }
 
 // roDigest returns the digest and size of read-only disk i, computed once.
