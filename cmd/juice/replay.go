@@ -46,6 +46,9 @@ func newReplayCmd() *cobra.Command {
 			if cmd.Flags().Changed("until") && until == 0 {
 				return errors.New("replay: --until 0: give an instruction count of 1 or more")
 			}
+			if opts.snapshot != "" && until == 0 {
+				return errors.New("replay: --snapshot DIR writes the state where --until N stops the replay: give --until N")
+			}
 			return replayRun(cmd.Context(), path, moved, opts)
 		},
 	}
@@ -54,6 +57,7 @@ func newReplayCmd() *cobra.Command {
 	fl.Uint64Var(&until, "until", 0, "stop at instruction count `N` and print each hart's pc and registers")
 	fl.BoolVar(&asJSON, "json", false, "with --until, print the harts' state as JSON")
 	fl.Uint64Var(&opts.checkpointEvery, "checkpoint-every", 10_000_000, "while replaying, save the machine's state every `N` instructions in FILE.jrr.ckpt, from which --until starts (0: none)")
+	fl.StringVar(&opts.snapshot, "snapshot", "", "with --until, write the state reached into the new folder `DIR` as a full snapshot, which juice restore DIR goes on from live (the harts' state is then printed only with --json)")
 	fl.BoolVar(&opts.noCheckpoints, "no-checkpoints", false, "with --until, replay from the start even if FILE.jrr.ckpt has a state to start from")
 	fl.StringVar(&gdbAddr, "gdb", "", "serve the gdb remote protocol on `ADDR` and let gdb run the replay, backwards too; PORT or :PORT listens on 127.0.0.1 only, HOST:PORT (e.g. 0.0.0.0:1234) where written")
 	fl.StringVar(&moved.Kernel, "kernel", "", "the recording's kernel `IMAGE`, if it moved")
@@ -128,6 +132,7 @@ type replayOptions struct {
 	asJSON          bool
 	checkpointEvery uint64
 	noCheckpoints   bool
+	snapshot        string
 }
 
 // note tells the user something on stderr.
@@ -144,7 +149,7 @@ func replayRun(ctx context.Context, path string, moved vmm.Moved, o replayOption
 		if o.asJSON {
 			vo.Console = os.Stderr // stdout is for the JSON
 		}
-		res, err = s.Run(ctx, vmm.ReplayOptions{Options: vo, Until: o.until, CheckpointEvery: o.checkpointEvery, NoCheckpoints: o.noCheckpoints, Note: note})
+		res, err = s.Run(ctx, vmm.ReplayOptions{Options: vo, Until: o.until, CheckpointEvery: o.checkpointEvery, NoCheckpoints: o.noCheckpoints, Note: note, Snapshot: o.snapshot})
 		return err
 	})
 	if errors.Is(err, machine.ErrDiverged) {
@@ -157,6 +162,13 @@ func replayRun(ctx context.Context, path string, moved vmm.Moved, o replayOption
 	if res.Exit.Kind == machine.ExitCanceled {
 		fmt.Fprintf(os.Stderr, "juice: replay interrupted at instruction %d\n", res.Exit.Instructions)
 		return exitStatus{exitCanceled}
+	}
+	if res.Snapshot != nil {
+		fmt.Fprintf(os.Stderr, "juice: full snapshot at instruction %d (clock %d) written to %s; juice restore %s goes on from there live\n",
+			res.Snapshot.Instructions, res.Snapshot.Clock, res.Snapshot.Dir, res.Snapshot.Dir)
+		if !o.asJSON {
+			return nil // stdout holds the guest's console output only
+		}
 	}
 	if o.until != 0 {
 		return printHarts(res.Exit.Instructions, res.Harts, o.asJSON)

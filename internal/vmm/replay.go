@@ -246,6 +246,10 @@ type ReplayOptions struct {
 	// Note receives what the user should know (a stale checkpoint file
 	// ignored, where the replay starts).
 	Note func(format string, args ...any)
+	// Snapshot, with Until, writes the state the replay reached into
+	// that new folder as a full snapshot, which Restore goes on from
+	// live (Replayed.Snapshot says what was written).
+	Snapshot string
 }
 
 // Replayed is where a replay stopped.
@@ -254,6 +258,9 @@ type Replayed struct {
 	Clock  uint64
 	Digest string // hex
 	Harts  []riscv.State
+	// Snapshot is the snapshot ReplayOptions.Snapshot asked for, once
+	// written.
+	Snapshot *Snapshotted
 }
 
 // Divergence is a replay that did not follow its recording.
@@ -271,6 +278,9 @@ func (d *Divergence) Unwrap() error { return machine.ErrDiverged }
 func (s *Replay) Run(ctx context.Context, o ReplayOptions) (Replayed, error) {
 	var res Replayed
 	end := s.script.end
+	if o.Snapshot != "" && o.Until == 0 {
+		return res, errors.New("replay: a snapshot is written where --until stops the replay: give --until N")
+	}
 	if o.Until != 0 && end != nil && o.Until > end.Instructions {
 		return res, fmt.Errorf("replay: --until %d is past the end of the recording, which ends at instruction %d", o.Until, end.Instructions)
 	}
@@ -295,6 +305,13 @@ func (s *Replay) Run(ctx context.Context, o ReplayOptions) (Replayed, error) {
 	for _, h := range m.Harts() {
 		res.Harts = append(res.Harts, h.State())
 	}
+	if o.Snapshot != "" && res.Exit.Kind == machine.ExitLimit && res.Exit.Instructions == o.Until {
+		ss, err := s.writeSnapshot(vm, o)
+		if err != nil {
+			return res, err
+		}
+		res.Snapshot = &ss
+	}
 	if err := vm.Close(); err != nil {
 		return res, fmt.Errorf("closing devices: %w", err)
 	}
@@ -316,6 +333,30 @@ func (s *Replay) Run(ctx context.Context, o ReplayOptions) (Replayed, error) {
 	}
 	ckpt.finish(true)
 	return res, nil
+}
+
+// writeSnapshot writes the state the replaying vm reached as a snapshot
+// for a live run: its spec is the recording's, instruction limit
+// included, and its disks hold what the guest wrote to them (kept in
+// memory by the replay).
+func (s *Replay) writeSnapshot(vm *VM, o ReplayOptions) (Snapshotted, error) {
+	spec := vm.Spec()
+	spec.Limits = s.spec.Limits
+	// A restore looks for read-only disks where the manifest says, from
+	// wherever it runs.
+	for i := range spec.Disks {
+		if abs, err := filepath.Abs(spec.Disks[i].Path); err == nil {
+			spec.Disks[i].Path = abs
+		}
+	}
+	if o.JuiceVersion == "" {
+		o.JuiceVersion = vm.version
+	}
+	ss, err := SnapshotMachine(o.Snapshot, vm.Machine(), spec, SnapshotOptions{JuiceVersion: o.JuiceVersion})
+	if err != nil {
+		return ss, fmt.Errorf("replay: %w", err)
+	}
+	return ss, nil
 }
 
 // check compares where a full replay stopped with where the recording

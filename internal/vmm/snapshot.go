@@ -106,7 +106,10 @@ func (vm *VM) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (s Sn
 	}
 	defer goOn()
 	start := time.Now()
-	s, man, err := vm.writeSnapshot(w, o, parent)
+	if o.JuiceVersion == "" {
+		o.JuiceVersion = vm.version
+	}
+	s, man, err := writeSnapshot(w, vm.m, vm.spec, o, parent, vm.roDigest)
 	s.Paused = time.Since(start)
 	if err != nil {
 		// The dirty pages since the parent may have been consumed: the
@@ -124,9 +127,12 @@ func (vm *VM) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (s Sn
 	return s, err
 }
 
-// writeSnapshot writes the paused VM's state with w.
-func (vm *VM) writeSnapshot(w *snapshot.Writer, o SnapshotOptions, parent *snapshot.Parent) (Snapshotted, snapshot.Manifest, error) {
-	m := vm.m
+// writeSnapshot writes the state of the paused machine m, built from spec,
+// with w: a diff against parent when o.Diff is set, else full. roDigest
+// gives the digest and size of read-only disk i. It returns the manifest
+// to commit.
+func writeSnapshot(w *snapshot.Writer, m *machine.Machine, spec vmspec.Spec, o SnapshotOptions, parent *snapshot.Parent,
+	roDigest func(i int, path string) (string, int64, error)) (Snapshotted, snapshot.Manifest, error) {
 	n, clock := m.Instructions(), m.Clock()
 	ss, err := m.SnapshotState()
 	if err != nil {
@@ -136,22 +142,19 @@ func (vm *VM) writeSnapshot(w *snapshot.Writer, o SnapshotOptions, parent *snaps
 		return Snapshotted{}, snapshot.Manifest{}, err
 	}
 	var stored uint64
-	if err := w.WriteMemory(uint64(vm.spec.Memory), o.Diff, func(put func(uint32, []byte) error) error {
+	if err := w.WriteMemory(uint64(spec.Memory), o.Diff, func(put func(uint32, []byte) error) error {
 		return m.RAMPages(o.Diff, func(p uint32, b []byte) error { stored++; return put(p, b) })
 	}); err != nil {
 		return Snapshotted{}, snapshot.Manifest{}, err
 	}
-	if o.JuiceVersion == "" {
-		o.JuiceVersion = vm.version
-	}
-	man := snapshot.Manifest{JuiceVersion: o.JuiceVersion, Kind: snapshot.KindFull, Instructions: n, Clock: clock, Spec: vm.Spec()}
+	man := snapshot.Manifest{JuiceVersion: o.JuiceVersion, Kind: snapshot.KindFull, Instructions: n, Clock: clock, Spec: spec.Clone()}
 	if o.Diff {
 		man.Kind, man.Parent = snapshot.KindDiff, parent
 	}
 	disks := m.Disks()
-	for i, d := range vm.spec.Disks {
+	for i, d := range spec.Disks {
 		if d.ReadOnly {
-			sum, size, err := vm.roDigest(i, d.Path)
+			sum, size, err := roDigest(i, d.Path)
 			if err != nil {
 				return Snapshotted{}, snapshot.Manifest{}, fmt.Errorf("snapshot: disk %d: %w", i, err)
 			}
@@ -189,6 +192,28 @@ func (vm *VM) commitSnapshot(w *snapshot.Writer, man snapshot.Manifest) error {
 	}
 	vm.snap.parent = &snapshot.Parent{Path: abs, SHA256: w.Digest()}
 	return nil
+}
+
+// SnapshotMachine writes a full snapshot of the paused machine m, built
+// from spec, into the new folder dir: the state a replay reached, which
+// juice restore goes on from live. A failed snapshot leaves nothing under
+// dir.
+func SnapshotMachine(dir string, m *machine.Machine, spec vmspec.Spec, o SnapshotOptions) (Snapshotted, error) {
+	if o.Diff {
+		return Snapshotted{}, errors.New("snapshot: a machine without a snapshot before has nothing to diff against")
+	}
+	w, err := snapshot.Create(dir)
+	if err != nil {
+		return Snapshotted{}, err
+	}
+	defer w.Abort()
+	s, man, err := writeSnapshot(w, m, spec, o, nil, func(_ int, path string) (string, int64, error) {
+		return snapshot.FileDigest(path)
+	})
+	if err != nil {
+		return s, err
+	}
+	return s, w.Commit(man)
 }
 
 // roDigest returns the digest and size of read-only disk i, computed once.
