@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -284,4 +285,55 @@ func TestDiffSnapshotAndFlattenGoOnExactly(t *testing.T) {
 		}
 	}
 	restore(flat, "flat")
+}
+
+// TestRestoreBindsForwardedPortsAgain: host resources are not state — a
+// restored VM's user network is made anew, and its forwarded host port is
+// bound again (and can be moved with --net).
+func TestRestoreBindsForwardedPortsAgain(t *testing.T) {
+	kernel := writeTemp(t, "spin", spinImage())
+	port := func() int {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().(*net.TCPAddr).Port
+	}
+	p1, p2 := port(), port()
+	work := t.TempDir()
+	sock := filepath.Join(work, "api.sock")
+	src := startStage(t, "run", "--kernel", kernel, "--no-rng", "--api", sock,
+		"--net", fmt.Sprintf("user,hostfwd=tcp:127.0.0.1:%d-:80", p1))
+	waitForFile(t, sock)
+	snap := filepath.Join(work, "snap")
+	if _, errs, code := runJuice(t, "snapshot", "--api", sock, "-o", snap, "--stop"); code != 0 {
+		t.Fatalf("snapshot: %s", errs)
+	}
+	src.wait(t)
+	listening := func(p int) bool {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	if listening(p1) {
+		t.Fatal("the stopped VM's port is still bound")
+	}
+	for _, c := range []struct {
+		args []string
+		port int
+	}{{nil, p1}, {[]string{"--net", fmt.Sprintf("user,hostfwd=tcp:127.0.0.1:%d-:80", p2)}, p2}} {
+		r := startStage(t, append([]string{"restore", snap}, c.args...)...)
+		ok := false
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !ok; time.Sleep(20 * time.Millisecond) {
+			ok = listening(c.port)
+		}
+		if !ok {
+			t.Fatalf("restore %v: port %d is not bound\n%s", c.args, c.port, r.stderr.String())
+		}
+		r.cmd.Process.Kill()
+		r.cmd.Wait()
+	}
 }
