@@ -407,6 +407,10 @@ func Restore(dir string, o RestoreOptions) (*VM, error) {
 	if o.Vsock != nil {
 		spec.Vsock = o.Vsock
 	}
+	if o.Script != nil {
+		// A replay: the end of the recording bounds the run.
+		spec.Limits.MaxInstructions = 0
+	}
 	if err := spec.Validate(); err != nil {
 		return nil, fmt.Errorf("vm spec: %w", err)
 	}
@@ -441,7 +445,9 @@ func Restore(dir string, o RestoreOptions) (*VM, error) {
 	}
 	// The next diff snapshot holds the pages written from here.
 	m.RAMPages(true, func(uint32, []byte) error { return nil })
-	if cfg.Vsock != nil && cfg.Vsock.Host != nil {
+	// The vsock host side is new (and a replay's has none): the guest
+	// is told its connections are gone, in a replay as in the run.
+	if cfg.Vsock != nil {
 		m.ResetVsockTransport()
 	}
 	vm := &VM{spec: spec, m: m, notes: r.notes, version: o.JuiceVersion}
