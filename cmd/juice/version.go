@@ -12,6 +12,7 @@ import (
 	"github.com/juicevm/juice/internal/appliance"
 	"github.com/juicevm/juice/internal/guestinit"
 	"github.com/juicevm/juice/internal/replay"
+	"github.com/juicevm/juice/internal/snapshot"
 	"github.com/juicevm/juice/internal/virtio/blk"
 	"github.com/juicevm/juice/internal/vmspec"
 )
@@ -35,10 +36,11 @@ type fileFormat struct {
 // fileFormats lists every versioned file format juice reads and writes.
 // Add a line here for a new one.
 var fileFormats = []fileFormat{
-	{"recording", replay.FormatVersion, "FILE.jrr (juice record, juice replay)"},
+	{"recording", replay.FormatVersion, "FILE.jrr (juice record [--from-snapshot], juice replay); reads versions 3 on"},
 	{"checkpoints", replay.CheckpointFormatVersion, "FILE.jrr.ckpt (juice replay --until)"},
 	{"disk overlay", blk.OverlayFormatVersion, "FILE.jrr.DISK.ovl (juice record, juice replay)"},
 	{"appliance manifest", appliance.ManifestFormat, "DIR/manifest.json (juice build, juice run DIR)"},
+	{"snapshot", snapshot.FormatVersion, "DIR/snapshot.json (juice snapshot, juice replay --snapshot, juice restore, juice record --from-snapshot)"},
 	{"VM spec", vmspec.Version, "the \"config\" of a recording's header (docs/vm-spec.md)"},
 }
 
