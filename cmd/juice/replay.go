@@ -64,6 +64,7 @@ func newReplayCmd() *cobra.Command {
 	fl.StringVar(&moved.Initrd, "initrd", "", "the recording's initrd `FILE`, if it moved")
 	fl.StringVar(&moved.Firmware, "firmware", "", "the recording's firmware `FILE`, if it moved")
 	fl.StringVar(&moved.Bare, "bare", "", "the recording's bare-metal `ELF`, if it moved")
+	fl.StringVar(&moved.Snapshot, "from-snapshot", "", "the snapshot folder `DIR` a recording made with juice record --from-snapshot starts from, if it moved")
 	fl.StringArrayVar(&moved.Disks, "disk", nil, "the recording's disk images, if they moved: `FILE` for each disk in order (repeatable; an empty value keeps that disk where the recording says)")
 	return cmd
 }

@@ -37,12 +37,12 @@ type fileFormat struct {
 // fileFormats lists every versioned file format juice reads and writes.
 // Add a line here for a new one.
 var fileFormats = []fileFormat{
-	{"recording", replay.FormatVersion, "FILE.jrr (juice record, juice replay)"},
+	{"recording", replay.FormatVersion, "FILE.jrr (juice record [--from-snapshot], juice replay); reads versions 3 on"},
 	{"checkpoints", replay.CheckpointFormatVersion, "FILE.jrr.ckpt (juice replay --until)"},
 	{"disk overlay", blk.OverlayFormatVersion, "FILE.jrr.DISK.ovl (juice record, juice replay)"},
 	{"appliance manifest", appliance.ManifestFormat, "DIR/manifest.json (juice build, juice run DIR)"},
 	{"VM spec", vmspec.Version, "the \"config\" of a recording's header (docs/vm-spec.md)"},
-	{"snapshot", snapshot.FormatVersion, "DIR/snapshot.json and its folder (juice snapshot, juice restore; docs/snapshots.md)"},
+	{"snapshot", snapshot.FormatVersion, "DIR/snapshot.json and its folder (juice snapshot, juice replay --snapshot, juice restore, juice record --from-snapshot; docs/snapshots.md)"},
 	{"migration protocol", migration.Version, "the stream between juice migrate and juice receive (docs/migration.md)"},
 }
 

@@ -142,6 +142,14 @@ func newReader(name string, ra io.ReaderAt, size int64) (*Reader, error) {
 	if r.header.FormatVersion != int(version) {
 		return nil, fail(prefixLen, ErrCorrupt, "header says format version %d, the file %d", r.header.FormatVersion, version)
 	}
+	if sn := r.header.Snapshot; sn != nil {
+		if version < snapshotFormatVersion {
+			return nil, fail(prefixLen, ErrCorrupt, "header: the snapshot field is format version %d's, the file is version %d", snapshotFormatVersion, version)
+		}
+		if sn.Path == "" || !isHexSHA256(sn.SHA256) {
+			return nil, fail(prefixLen, ErrCorrupt, "header: the snapshot field needs a path and the SHA-256 of its snapshot.json (64 hex digits)")
+		}
+	}
 	if len(r.header.Config) == 0 || string(r.header.Config) == "null" {
 		return nil, fail(prefixLen, ErrCorrupt, "header has no machine configuration")
 	}
@@ -478,4 +486,17 @@ func decompressHeader(z []byte) ([]byte, error) {
 		return nil, fmt.Errorf("decompressing: %w", err)
 	}
 	return js, nil
+}
+
+// isHexSHA256 reports whether s is a lower-case hex SHA-256.
+func isHexSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

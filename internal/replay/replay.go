@@ -20,10 +20,15 @@ import (
 
 // FormatVersion is the version of the recording format this package writes,
 // and the newest it reads.
-const FormatVersion = 3
+const FormatVersion = 4
 
 // oldestFormatVersion is the oldest format version this package reads.
+// Version 3 is version 4 without the header's snapshot field.
 const oldestFormatVersion = 3
+
+// snapshotFormatVersion is the first format version whose header may name
+// a snapshot the run started from.
+const snapshotFormatVersion = 4
 
 // MaxDataLen is the largest Data an event may carry, and the largest header
 // a recording may have. Longer lengths in a file are reported as corruption.
@@ -85,6 +90,25 @@ type Header struct {
 	// when empty (recordings made before this field), against the folder
 	// the recorder ran in.
 	Paths string `json:"paths,omitempty"`
+	// Snapshot names the snapshot folder the run started from instead of
+	// booting (juice record --from-snapshot); nil for a run that booted.
+	// Its path resolves as Config's do. Format version 4 on.
+	Snapshot *SnapshotRef `json:"snapshot,omitempty"`
+}
+
+// SnapshotRef names the snapshot a recorded run started from: a replay
+// restores it, then follows the recording's inputs.
+type SnapshotRef struct {
+	// Path is the snapshot folder.
+	Path string `json:"path"`
+	// SHA256 is the lower-case hex SHA-256 of its snapshot.json, which
+	// pins down the whole folder (it holds the digests of the other
+	// files, and of a diff's parent).
+	SHA256 string `json:"sha256"`
+	// Instructions and Clock are where the snapshot was taken (as its
+	// snapshot.json says); informational.
+	Instructions uint64 `json:"instructions"`
+	Clock        uint64 `json:"clock"`
 }
 
 // PathsRelativeToRecording is the Header.Paths of recordings whose

@@ -406,10 +406,10 @@ func TestForeign(t *testing.T) {
 func TestVersion(t *testing.T) {
 	_, b := sampleFile(t, sampleEvents()[:2])
 	for v, msg := range map[uint32]string{
-		7:                 "format version 7 is newer than this Juice reads (3)",
-		FormatVersion + 1: "format version 4 is newer than this Juice reads (3)",
-		2:                 "format version 2 is older than this Juice reads (3 to 3): its header holds the recorder's command-line options, not a VM spec",
-		1:                 "format version 1 is older than this Juice reads (3 to 3)",
+		7:                 "format version 7 is newer than this Juice reads (4)",
+		FormatVersion + 1: "format version 5 is newer than this Juice reads (4)",
+		2:                 "format version 2 is older than this Juice reads (3 to 4): its header holds the recorder's command-line options, not a VM spec",
+		1:                 "format version 1 is older than this Juice reads (3 to 4)",
 	} {
 		c := bytes.Clone(b)
 		binary.LittleEndian.PutUint32(c[8:], v)
@@ -425,8 +425,8 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version 9: %v", err)
 	}
 	// The header's JSON version must agree with the binary one.
-	if _, err := Create(filepath.Join(t.TempDir(), "x.jrr"), Header{FormatVersion: 4, Config: json.RawMessage(`{}`)}); err == nil {
-		t.Error("Create accepted format version 4")
+	if _, err := Create(filepath.Join(t.TempDir(), "x.jrr"), Header{FormatVersion: 5, Config: json.RawMessage(`{}`)}); err == nil {
+		t.Error("Create accepted format version 5")
 	}
 }
 
@@ -623,5 +623,50 @@ func BenchmarkWrite(b *testing.B) {
 				b.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestSnapshotHeader checks that version 4's header field naming the
+// snapshot a run started from is kept, that version 3 files (without it)
+// are still read, and that a version 3 file naming a snapshot is refused.
+func TestSnapshotHeader(t *testing.T) {
+	h := testHeader()
+	h.Snapshot = &SnapshotRef{Path: "snap", SHA256: strings.Repeat("0f", 32), Instructions: 12345, Clock: 12400}
+	path := filepath.Join(t.TempDir(), "snap.jrr")
+	writeFile(t, path, h, sampleEvents()[:3], &sampleEnd)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, events, err := readBytes(b)
+	if err != nil || got.Snapshot == nil || *got.Snapshot != *h.Snapshot || got.FormatVersion != 4 || len(events) != 4 {
+		t.Fatalf("version 4 with a snapshot: %v, %+v, %d events", err, got.Snapshot, len(events))
+	}
+
+	// The same recording as version 3: the header re-encoded, the event
+	// stream and trailer as they are.
+	hlen := int(binary.LittleEndian.Uint32(b[12:]))
+	rest := b[prefixLen+hlen+4:]
+	asV3 := func(h Header) []byte {
+		pre, err := encodeHeaderVersion(h, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(pre, rest...)
+	}
+	plain := testHeader()
+	got, events, err = readBytes(asV3(plain))
+	if err != nil || got.FormatVersion != 3 || got.Snapshot != nil || len(events) != 4 {
+		t.Fatalf("version 3: %v, version %d, %d events", err, got.FormatVersion, len(events))
+	}
+	if _, _, err := readBytes(asV3(h)); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "snapshot field is format version 4's") {
+		t.Fatalf("version 3 naming a snapshot: %v", err)
+	}
+	bad := testHeader()
+	bad.Snapshot = &SnapshotRef{Path: "snap", SHA256: "beef"}
+	path = filepath.Join(t.TempDir(), "bad.jrr")
+	writeFile(t, path, bad, nil, &sampleEnd)
+	if _, err := Open(path); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a snapshot without its digest: %v", err)
 	}
 }

@@ -118,7 +118,13 @@ func encodeHeader(h Header) ([]byte, error) {
 	if h.FormatVersion != 0 && h.FormatVersion != FormatVersion {
 		return nil, fmt.Errorf("header asks for format version %d; this Juice writes %d", h.FormatVersion, FormatVersion)
 	}
-	h.FormatVersion = FormatVersion
+	return encodeHeaderVersion(h, FormatVersion)
+}
+
+// encodeHeaderVersion is encodeHeader for format version v (tests write
+// older versions with it).
+func encodeHeaderVersion(h Header, v uint32) ([]byte, error) {
+	h.FormatVersion = int(v)
 	if len(h.Config) == 0 {
 		return nil, errors.New("header has no machine configuration")
 	}
@@ -141,7 +147,7 @@ func encodeHeader(h Header) ([]byte, error) {
 	enc.Close()
 	b := make([]byte, 0, prefixLen+len(js)+4)
 	b = append(b, magic...)
-	b = binary.LittleEndian.AppendUint32(b, FormatVersion)
+	b = binary.LittleEndian.AppendUint32(b, v)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(js)))
 	b = append(b, js...)
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))

@@ -52,7 +52,9 @@ func (rc *replayCheckpoints) run(ctx context.Context, m *machine.Machine) (machi
 		return rc.stop.run(ctx, m, 0)
 	}
 	var prev *machine.Checkpoint
-	for next := rc.every; rc.stop.limit == 0 || next < rc.stop.limit; next += rc.every {
+	// A machine restored from a snapshot starts past 0.
+	first := (m.Instructions()/rc.every + 1) * rc.every
+	for next := first; rc.stop.limit == 0 || next < rc.stop.limit; next += rc.every {
 		e, err := rc.stop.run(ctx, m, next)
 		if err != nil || e.Kind != machine.ExitLimit || e.Instructions != next {
 			return e, err // the end, or the stop at a clock before it

@@ -13,6 +13,7 @@ import (
 	"github.com/juicevm/juice/internal/machine"
 	"github.com/juicevm/juice/internal/outfile"
 	"github.com/juicevm/juice/internal/replay"
+	"github.com/juicevm/juice/internal/snapshot"
 	"github.com/juicevm/juice/internal/vmspec"
 )
 
@@ -179,13 +180,87 @@ func inputFiles(s *vmspec.Spec) ([]replay.InputFile, error) {
 // ends, however it ends; the overlays o.Overlays names are renamed with
 // it. If the machine never ran, nothing is left.
 func Record(ctx context.Context, spec vmspec.Spec, o RecordOptions) (Recorded, error) {
-	var res Recorded
 	if err := spec.Validate(); err != nil {
-		return res, fmt.Errorf("vm spec: %w", err)
+		return Recorded{}, fmt.Errorf("vm spec: %w", err)
 	}
 	if err := checkRecordDisks(&spec); err != nil {
-		return res, err
+		return Recorded{}, err
 	}
+	return record(ctx, spec, o, recordSource{
+		build:  func(vo Options) (*VM, error) { return New(spec, vo) },
+		inputs: func() ([]replay.InputFile, error) { return inputFiles(&spec) },
+	})
+}
+
+// SnapshotSource is the snapshot a recording starts from instead of
+// booting, and what replaces its host resources (see RestoreOptions).
+type SnapshotSource struct {
+	Dir   string
+	Net   []vmspec.Net
+	Vsock *vmspec.Vsock
+}
+
+// RecordSnapshot restores the snapshot from.Dir and records the run that
+// goes on from it, as Record does. The recording names the snapshot by
+// its path and the SHA-256 of its snapshot.json, and a replay restores it
+// again. The guest's writes to the snapshot's writable disks are kept in
+// memory, so that the snapshot's disks stay what a replay starts from.
+func RecordSnapshot(ctx context.Context, from SnapshotSource, o RecordOptions) (Recorded, error) {
+	tip, err := snapshot.Open(from.Dir)
+	if err != nil {
+		return Recorded{}, fmt.Errorf("record: %w", err)
+	}
+	man, digest := tip.Manifest, tip.Digest
+	tip.Close()
+	spec := man.Spec.Clone()
+	if from.Net != nil {
+		spec.Net = from.Net
+	}
+	if from.Vsock != nil {
+		spec.Vsock = from.Vsock
+	}
+	for i := range spec.Disks {
+		spec.Disks[i].Overlay = "" // a restore does not use them
+	}
+	if err := spec.Validate(); err != nil {
+		return Recorded{}, fmt.Errorf("vm spec: %w", err)
+	}
+	abs, err := filepath.Abs(from.Dir)
+	if err != nil {
+		return Recorded{}, err
+	}
+	ref := &replay.SnapshotRef{Path: abs, SHA256: digest, Instructions: man.Instructions, Clock: man.Clock}
+	return record(ctx, spec, o, recordSource{
+		snapshot: ref,
+		build: func(vo Options) (*VM, error) {
+			vm, err := Restore(from.Dir, RestoreOptions{Options: vo, Net: from.Net, Vsock: from.Vsock})
+			if err != nil {
+				return nil, err
+			}
+			if got := vm.snap.parent.SHA256; got != digest {
+				vm.Close()
+				return nil, fmt.Errorf("record: snapshot %s changed while it was being restored (snapshot.json sha256 %s, then %s)", from.Dir, short(digest), short(got))
+			}
+			return vm, nil
+		},
+		inputs: func() ([]replay.InputFile, error) { return nil, nil },
+	})
+}
+
+// recordSource is what a recording's machine is built from: a spec that
+// boots, or a snapshot.
+type recordSource struct {
+	// snapshot names the snapshot the run starts from (its path absolute),
+	// or is nil.
+	snapshot *replay.SnapshotRef
+	build    func(Options) (*VM, error)
+	// inputs hashes the files the run depends on.
+	inputs func() ([]replay.InputFile, error)
+}
+
+// record records the run of the machine src builds, whose spec is spec.
+func record(ctx context.Context, spec vmspec.Spec, o RecordOptions, src recordSource) (Recorded, error) {
+	var res Recorded
 	if err := checkRecordOutputs(&spec, &o); err != nil {
 		return res, err
 	}
@@ -217,20 +292,27 @@ func Record(ctx context.Context, spec vmspec.Spec, o RecordOptions) (Recorded, e
 		}
 	}
 	log := openLog(func() (*replay.Writer, error) {
-		inputs, err := inputFiles(&spec)
+		inputs, err := src.inputs()
 		if err != nil {
 			return nil, err
 		}
 		for i := range inputs {
 			inputs[i].Path = recordedPath(dir, inputs[i].Path)
 		}
+		var snap *replay.SnapshotRef
+		if src.snapshot != nil {
+			ref := *src.snapshot
+			ref.Path = recordedPath(dir, ref.Path)
+			snap = &ref
+		}
 		return replay.NewWriter(file.File, replay.Header{FormatVersion: replay.FormatVersion, JuiceVersion: o.JuiceVersion,
-			Config: bytes.TrimSpace(config), Inputs: inputs, DigestInterval: o.DigestEvery, Paths: replay.PathsRelativeToRecording})
+			Config: bytes.TrimSpace(config), Inputs: inputs, DigestInterval: o.DigestEvery, Paths: replay.PathsRelativeToRecording,
+			Snapshot: snap})
 	})
 	vo := o.Options
 	vo.Log = log
 	vo.DigestInterval, vo.OnDigest = o.DigestEvery, log.digest
-	vm, err := New(spec, vo)
+	vm, err := src.build(vo)
 	if err == nil && o.Started != nil {
 		if err = o.Started(vm); err != nil {
 			vm.Close()

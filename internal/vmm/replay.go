@@ -14,6 +14,7 @@ import (
 	"github.com/juicevm/juice/internal/machine"
 	"github.com/juicevm/juice/internal/replay"
 	"github.com/juicevm/juice/internal/riscv"
+	"github.com/juicevm/juice/internal/snapshot"
 	"github.com/juicevm/juice/internal/vmspec"
 )
 
@@ -23,6 +24,10 @@ import (
 type Moved struct {
 	Kernel, Initrd, Firmware, Bare string
 	Disks                          []string // in the recording's order
+	// Snapshot is the snapshot folder a recording made from one starts
+	// from, if it moved (its snapshot.json is checked against the
+	// recording's digest).
+	Snapshot string
 }
 
 // Replay is an open recording, ready to be re-executed: its spec with its
@@ -33,6 +38,10 @@ type Replay struct {
 	h      replay.Header
 	spec   vmspec.Spec
 	script *fileScript
+	// snapshot is the folder a recording made from a snapshot restores
+	// ("": it boots), and disks the restore's disk overrides.
+	snapshot string
+	disks    map[string]string
 }
 
 // OpenReplay opens a recording, reads its spec and all of its events,
@@ -77,6 +86,15 @@ func (s *Replay) setup(moved Moved) error {
 	for i := range s.h.Inputs {
 		s.h.Inputs[i].Path = resolve(s.h.Inputs[i].Path)
 	}
+	if s.h.Snapshot != nil {
+		if err := s.findSnapshot(resolve(s.h.Snapshot.Path), moved); err != nil {
+			return err
+		}
+		s.spec = spec
+		return nil
+	} else if moved.Snapshot != "" {
+		return fmt.Errorf("replay: --from-snapshot %s: the recording does not start from a snapshot", moved.Snapshot)
+	}
 	byRole := map[string]*replay.InputFile{}
 	for i := range s.h.Inputs {
 		byRole[s.h.Inputs[i].Role] = &s.h.Inputs[i]
@@ -117,6 +135,47 @@ func (s *Replay) setup(moved Moved) error {
 		}
 	}
 	s.spec = spec
+	return nil
+}
+
+// findSnapshot checks that the snapshot a recording starts from is at
+// path (or where moved says) and unchanged, and takes the disks moved
+// names as the restore's.
+func (s *Replay) findSnapshot(path string, moved Moved) error {
+	ref := s.h.Snapshot
+	flag, what := "", "snapshot "+path
+	if moved.Snapshot != "" {
+		path, flag = moved.Snapshot, "--from-snapshot "
+		what = flag + path
+	}
+	for _, g := range []struct{ flag, path string }{{"kernel", moved.Kernel}, {"initrd", moved.Initrd}, {"firmware", moved.Firmware}, {"bare", moved.Bare}} {
+		if g.path != "" {
+			return fmt.Errorf("replay: --%s %s: the recording starts from snapshot %s, not from a %s", g.flag, g.path, path, g.flag)
+		}
+	}
+	f, err := snapshot.Open(path)
+	if err != nil {
+		if flag == "" && errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("replay: the recording starts from snapshot %s, which is missing: %w (if it moved, name it with --from-snapshot DIR)", path, err)
+		}
+		return fmt.Errorf("replay: the recording starts from %s: %w", what, err)
+	}
+	digest := f.Digest
+	f.Close()
+	if digest != ref.SHA256 {
+		return fmt.Errorf("replay: %s is not the snapshot the recording starts from: its snapshot.json has sha256 %s, the recording's %s (it was modified, or is another snapshot)",
+			what, short(digest), short(ref.SHA256))
+	}
+	for i, p := range moved.Disks {
+		if p == "" {
+			continue
+		}
+		if s.disks == nil {
+			s.disks = map[string]string{}
+		}
+		s.disks[fmt.Sprint(i)] = p
+	}
+	s.snapshot = path
 	return nil
 }
 
@@ -191,8 +250,25 @@ func (s *Replay) New(o Options) (*VM, error) {
 	o.Script = s.script
 	o.Log = nil
 	o.DigestInterval, o.OnDigest = s.h.DigestInterval, s.script.checkDigest
-	return New(spec, o)
+	if s.snapshot == "" {
+		return New(spec, o)
+	}
+	// The recorded run's spec is the snapshot's with its network and
+	// vsock replaced, as they were then.
+	vm, err := Restore(s.snapshot, RestoreOptions{Options: o, Net: spec.Net, Vsock: spec.Vsock, Disks: s.disks})
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	if got := vm.snap.parent.SHA256; got != s.h.Snapshot.SHA256 {
+		vm.Close()
+		return nil, fmt.Errorf("replay: snapshot %s changed while it was being restored", s.snapshot)
+	}
+	return vm, nil
 }
+
+// StartsFrom is the snapshot folder the recording starts from, or "" for
+// one that boots.
+func (s *Replay) StartsFrom() string { return s.snapshot }
 
 // replayStop is where a replay pauses: after exactly limit instructions,
 // or at the first round boundary at which the clock has reached clock
@@ -296,6 +372,9 @@ func (s *Replay) Run(ctx context.Context, o ReplayOptions) (Replayed, error) {
 	}
 	defer vm.Close()
 	m := vm.Machine()
+	if at := m.Instructions(); o.Until != 0 && o.Until <= at {
+		return res, fmt.Errorf("replay: --until %d: the recording starts from snapshot %s, taken at instruction %d: give a later one", o.Until, s.snapshot, at)
+	}
 	res.Exit, err = ckpt.run(ctx, m)
 	if err != nil {
 		return res, err
@@ -304,6 +383,13 @@ func (s *Replay) Run(ctx context.Context, o ReplayOptions) (Replayed, error) {
 	res.Digest, res.Clock = hex.EncodeToString(d[:]), m.Clock()
 	for _, h := range m.Harts() {
 		res.Harts = append(res.Harts, h.State())
+	}
+	if ch := vm.snap.verify; ch != nil && res.Exit.Kind != machine.ExitCanceled {
+		// The snapshot's memory images, mapped as they were, are checked
+		// against their digests beside the run.
+		if err := <-ch; err != nil {
+			return res, fmt.Errorf("replay: %w", err)
+		}
 	}
 	if o.Snapshot != "" && res.Exit.Kind == machine.ExitLimit && res.Exit.Instructions == o.Until {
 		ss, err := s.writeSnapshot(vm, o)

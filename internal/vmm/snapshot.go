@@ -429,6 +429,10 @@ func Restore(dir string, o RestoreOptions) (*VM, error) {
 	if o.Vsock != nil {
 		spec.Vsock = o.Vsock
 	}
+	if o.Script != nil {
+		// A replay: the end of the recording bounds the run.
+		spec.Limits.MaxInstructions = 0
+	}
 	if err := spec.Validate(); err != nil {
 		return nil, fmt.Errorf("vm spec: %w", err)
 	}
@@ -500,15 +504,16 @@ func build(spec vmspec.Spec, o Options) (*VM, error) {
 	if err != nil {
 		return nil, err
 	}
-	vm := &VM{spec: spec, m: m, notes: o.restore.notes, version: o.JuiceVersion, replaying: o.Script != nil}
+	vm := &VM{spec: spec, m: m, notes: o.restore.notes, version: o.JuiceVersion}
 	vm.ctl.init()
 	return vm, nil
 }
 
 // resetHostSides tells a restored VM's devices that their host sides are
-// new (vsock connections are reset).
+// new: vsock connections are reset — in a replay as in the recorded run,
+// so that the two go the same way.
 func (vm *VM) resetHostSides() {
-	if vm.spec.Vsock != nil && !vm.replaying {
+	if vm.spec.Vsock != nil {
 		vm.m.ResetVsockTransport()
 	}
 }

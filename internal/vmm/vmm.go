@@ -110,8 +110,6 @@ type VM struct {
 	version string
 	// migratedTo is where the VM went (under ctl.mu).
 	migratedTo string
-	// replaying is set for a VM that follows a recording.
-	replaying bool
 }
 
 // New opens the host resources of spec and builds its machine. The
