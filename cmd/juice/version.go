@@ -11,8 +11,8 @@ import (
 
 	"github.com/juicevm/juice/internal/appliance"
 	"github.com/juicevm/juice/internal/guestinit"
-	"github.com/juicevm/juice/internal/replay"
 	"github.com/juicevm/juice/internal/migration"
+	"github.com/juicevm/juice/internal/replay"
 	"github.com/juicevm/juice/internal/snapshot"
 	"github.com/juicevm/juice/internal/virtio/blk"
 	"github.com/juicevm/juice/internal/vmspec"
