@@ -183,8 +183,9 @@ func (m *Machine) mapRestored(r *Restored) error {
 	m.ramMap.cleanup = runtime.AddCleanup(m, func(b []byte) { unix.Munmap(b) }, mem)
 	m.pages = newPageTracker(m, size/pageSize)
 	m.ramSum = newRAMSummary(size / pageSize)
-	return dataExtents(r.Memory, fi.Size(), func(off, n int64) {
-		m.pages.mark(uint64(off), uint64(n))
+	return snapshot.DataExtents(r.Memory, fi.Size(), func(from, to int64) error {
+		m.pages.mark(uint64(from), uint64(to-from))
+		return nil
 	})
 }
 
@@ -196,31 +197,6 @@ func mmapFixed(b []byte, f *os.File) (uintptr, error) {
 		return 0, errno
 	}
 	return addr, nil
-}
-
-// dataExtents calls fn with each extent of f that holds data (not a hole),
-// up to size; a file system that cannot tell reports all of f as data.
-func dataExtents(f *os.File, size int64, fn func(off, n int64)) error {
-	fd := int(f.Fd())
-	for off := int64(0); off < size; {
-		start, err := unix.Seek(fd, off, unix.SEEK_DATA)
-		if errors.Is(err, unix.ENXIO) {
-			return nil // only a hole is left
-		}
-		if err != nil {
-			fn(off, size-off)
-			return nil
-		}
-		end, err := unix.Seek(fd, start, unix.SEEK_HOLE)
-		if err != nil || end > size {
-			end = size
-		}
-		if end > start {
-			fn(start, end-start)
-		}
-		off = end
-	}
-	return nil
 }
 
 // RAMPages calls fn with each page of RAM that is not zero, in order:

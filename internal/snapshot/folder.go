@@ -860,7 +860,7 @@ func (f *Folder) EachPage(mem *os.File, fn func(p uint32, data []byte) error) er
 		return nil
 	}
 	var zero [pageSize]byte
-	return dataExtents(mem, int64(size), func(from, to int64) error {
+	return DataExtents(mem, int64(size), func(from, to int64) error {
 		from &^= pageSize - 1
 		to = min((to+pageSize-1)&^(pageSize-1), int64(pages*pageSize))
 		for off := from; off < to; off += chunkSize {
@@ -882,10 +882,10 @@ func (f *Folder) EachPage(mem *os.File, fn func(p uint32, data []byte) error) er
 	})
 }
 
-// dataExtents calls fn with each extent [from, to) of f below size that
+// DataExtents calls fn with each extent [from, to) of f below size that
 // holds data (not a hole), in order; a file system that cannot tell
 // reports all of it as data.
-func dataExtents(f *os.File, size int64, fn func(from, to int64) error) error {
+func DataExtents(f *os.File, size int64, fn func(from, to int64) error) error {
 	fd := int(f.Fd())
 	for off := int64(0); off < size; {
 		start, err := unix.Seek(fd, off, unix.SEEK_DATA)

@@ -494,7 +494,8 @@ func Restore(dir string, o RestoreOptions) (*VM, error) {
 	return vm, nil
 }
 
-// build builds a VM from a snapshot's state and spec (o.restore set).
+// build opens the host resources of spec and builds its machine: booting,
+// or from a snapshot's state when o.restore is set.
 func build(spec vmspec.Spec, o Options) (*VM, error) {
 	cfg, err := configure(&spec, o)
 	if err != nil {
@@ -504,7 +505,10 @@ func build(spec vmspec.Spec, o Options) (*VM, error) {
 	if err != nil {
 		return nil, err
 	}
-	vm := &VM{spec: spec, m: m, notes: o.restore.notes, version: o.JuiceVersion}
+	vm := &VM{spec: spec, m: m, version: o.JuiceVersion}
+	if o.restore != nil {
+		vm.notes = o.restore.notes
+	}
 	vm.ctl.init()
 	return vm, nil
 }

@@ -119,17 +119,7 @@ func New(spec vmspec.Spec, o Options) (*VM, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, fmt.Errorf("vm spec: %w", err)
 	}
-	cfg, err := configure(&spec, o)
-	if err != nil {
-		return nil, err
-	}
-	m, err := machine.New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	vm := &VM{spec: spec, m: m, version: o.JuiceVersion}
-	vm.ctl.init()
-	return vm, nil
+	return build(spec, o)
 }
 
 // Spec returns the VM's spec, with its boot files' digests.
