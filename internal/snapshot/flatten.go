@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -86,10 +87,7 @@ func Flatten(dir, out, juiceVersion string) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		info, err := w.WriteDisk(i, func(f *os.File) error {
-			_, err := io.Copy(f, src)
-			return err
-		})
+		info, err := w.WriteDisk(i, func(f *os.File) error { return CopySparse(f, src, d.Size) })
 		src.Close()
 		if err != nil {
 			return 0, err
@@ -100,4 +98,26 @@ func Flatten(dir, out, juiceVersion string) (int, error) {
 		return 0, err
 	}
 	return len(chain), nil
+}
+
+// CopySparse writes the first size bytes of src into dst (from its start;
+// dst becomes size bytes long), leaving stretches of zeroes as holes.
+func CopySparse(dst, src *os.File, size int64) error {
+	buf := make([]byte, 1<<20)
+	zero := make([]byte, len(buf))
+	for off := int64(0); off < size; off += int64(len(buf)) {
+		n := min(int64(len(buf)), size-off)
+		k, err := src.ReadAt(buf[:n], off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		clear(buf[k:n]) // past src's end: zero
+		if bytes.Equal(buf[:n], zero[:n]) {
+			continue
+		}
+		if _, err := dst.WriteAt(buf[:n], off); err != nil {
+			return err
+		}
+	}
+	return dst.Truncate(size)
 }

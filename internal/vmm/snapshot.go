@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -372,21 +371,7 @@ func copySparse(path string, src *os.File, size int64) error {
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	buf := make([]byte, 1<<20)
-	zero := make([]byte, len(buf))
-	for off := int64(0); off < size; off += int64(len(buf)) {
-		n := min(int64(len(buf)), size-off)
-		if _, err := src.ReadAt(buf[:n], off); err != nil && err != io.EOF {
-			return err
-		}
-		if string(buf[:n]) == string(zero[:n]) {
-			continue
-		}
-		if _, err := tmp.WriteAt(buf[:n], off); err != nil {
-			return err
-		}
-	}
-	if err := tmp.Truncate(size); err != nil {
+	if err := snapshot.CopySparse(tmp, src, size); err != nil {
 		return err
 	}
 	if err := tmp.Sync(); err != nil {
